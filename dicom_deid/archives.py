@@ -1,0 +1,158 @@
+"""Unpack .tar .tgz .tar.gz .tar.bz2 .zip archives without trusting them.
+
+Every member is checked before anything is written: only regular files and folders, no absolute paths,
+no `..`, no links, devices or fifos, and bounded member count, total size and compression ratio.
+Archives found inside an archive are unpacked too, at their own place, up to `max_depth` levels, and
+share the same size and count budget.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from dicom_deid.layout import archive_destination, archive_stem
+
+
+class ArchiveError(Exception):
+    """An archive that cannot be unpacked safely; the message names the archive and the reason."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_members: int = 100_000
+    max_total_bytes: int = 50 * 1024**3
+    max_ratio: float = 200.0  # unpacked bytes per archive byte; DICOM rarely compresses beyond ~10
+    max_depth: int = 2  # archives inside archives
+
+    @classmethod
+    def from_config(cls, config: dict) -> Limits:
+        return cls(
+            max_members=config["max_members"],
+            max_total_bytes=int(config["max_total_gb"] * 1024**3),
+            max_ratio=config["max_ratio"],
+            max_depth=config["max_depth"],
+        )
+
+
+@dataclass
+class Budget:
+    members: int = 0
+    total_bytes: int = 0
+
+
+def _safe_member_path(archive: str, name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute():
+        raise ArchiveError(f"{archive}: member {name!r} has an absolute path")
+    if ".." in path.parts:
+        raise ArchiveError(f"{archive}: member {name!r} has a '..' component")
+    if not path.parts or path.parts[0][1:2] == ":":
+        raise ArchiveError(f"{archive}: member {name!r} is not a relative path")
+    return path
+
+
+def _charge(archive: str, budget: Budget, limits: Limits, size: int, archive_bytes: int) -> None:
+    budget.members += 1
+    budget.total_bytes += size
+    if budget.members > limits.max_members:
+        raise ArchiveError(f"{archive}: more than {limits.max_members} members (max_members)")
+    if budget.total_bytes > limits.max_total_bytes:
+        raise ArchiveError(f"{archive}: unpacks to more than {limits.max_total_bytes} bytes (max_total_gb)")
+    if budget.total_bytes > limits.max_ratio * max(archive_bytes, 1) and budget.total_bytes > 1024**2:
+        raise ArchiveError(f"{archive}: compression ratio above {limits.max_ratio} (max_ratio), an archive bomb?")
+
+
+def _tar_members(label: str, tar: tarfile.TarFile, budget: Budget, limits: Limits, size: int):
+    members = []
+    for member in tar.getmembers():
+        path = _safe_member_path(label, member.name)
+        if member.issym() or member.islnk():
+            raise ArchiveError(f"{label}: member {member.name!r} is a link")
+        if not (member.isreg() or member.isdir()):
+            raise ArchiveError(f"{label}: member {member.name!r} is a device, fifo or other special file")
+        _charge(label, budget, limits, member.size, size)
+        members.append((path, member))
+    return members
+
+
+def _unpack_tar(archive: Path, label: str, dest: Path, budget: Budget, limits: Limits) -> list[PurePosixPath]:
+    with tarfile.open(archive) as tar:
+        members = _tar_members(label, tar, budget, limits, archive.stat().st_size)
+        files = [(path, member) for path, member in members if member.isreg()]
+        if len({path for path, _ in files}) < len(files):
+            raise ArchiveError(f"{label}: a member name appears twice")
+        # Every member was checked above; the 'data' filter is a second fence of the standard library's.
+        tar.extractall(dest, members=[member for _, member in files], filter="data")
+        return [path for path, _ in files]
+
+
+def _unpack_zip(archive: Path, label: str, dest: Path, budget: Budget, limits: Limits) -> list[PurePosixPath]:
+    size = archive.stat().st_size
+    with zipfile.ZipFile(archive) as zf:
+        infos = []
+        for info in zf.infolist():
+            path = _safe_member_path(label, info.filename.replace("\\", "/"))
+            file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
+            if file_type == stat.S_IFLNK:
+                raise ArchiveError(f"{label}: member {info.filename!r} is a link")
+            if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise ArchiveError(f"{label}: member {info.filename!r} is a device, fifo or other special file")
+            if info.flag_bits & 0x1:
+                raise ArchiveError(f"{label}: member {info.filename!r} is encrypted")
+            _charge(label, budget, limits, info.file_size, size)
+            infos.append((path, info))
+        written = []
+        for path, info in infos:
+            if info.is_dir():
+                continue
+            target = dest / path
+            if target.exists():
+                raise ArchiveError(f"{label}: member {info.filename!r} appears twice")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source, open(target, "wb") as out:
+                # zipfile stops at the declared size and checks the CRC, so a lying header fails here.
+                shutil.copyfileobj(source, out, 1024**2)
+            written.append(path)
+        return written
+
+
+def unpack_archive(
+    archive: Path, label: str, dest: Path, limits: Limits, budget: Budget | None = None, depth: int = 1
+) -> list[str]:
+    """Unpack `archive` into `dest`; return the unpacked files' paths relative to `dest`.
+
+    `label` names the archive in messages (its path relative to the session, never an absolute path).
+    Archives among the members are unpacked in turn into `<folder>/<stem>/` beside themselves and removed.
+    """
+    budget = budget or Budget()
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if archive.name.lower().endswith(".zip"):
+            members = _unpack_zip(archive, label, dest, budget, limits)
+        else:
+            members = _unpack_tar(archive, label, dest, budget, limits)
+    except ArchiveError:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError) as error:
+        raise ArchiveError(f"{label}: corrupt or truncated archive ({type(error).__name__}: {error})") from None
+
+    files = []
+    for member in members:
+        member_path = dest / member
+        if archive_stem(member.name) is None:
+            files.append(member.as_posix())
+            continue
+        if depth >= limits.max_depth:
+            raise ArchiveError(f"{label}: holds archives nested deeper than {limits.max_depth} levels (max_depth)")
+        inner_rel = archive_destination(member.as_posix())
+        inner = unpack_archive(
+            member_path, f"{label}!{member.as_posix()}", dest / inner_rel, limits, budget, depth + 1
+        )
+        member_path.unlink()
+        files += [f"{inner_rel}/{name}" for name in inner]
+    return files

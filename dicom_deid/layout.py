@@ -1,0 +1,136 @@
+"""Find subjects and sessions in the data2bids imaging layout, and build every path the workflow uses.
+
+Input:  <input_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...
+Output: <output_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...  (mirrors paths relative to the session folder)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+IMAGING = "imaging"
+
+# Longest first, so ".tar.gz" wins over ".gz"-less ".tar" checks; matched case-insensitively.
+ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
+
+# Folders under output_dir that are not subjects.
+REPORTS = "reports"
+
+
+@dataclass(frozen=True)
+class Session:
+    subject: str
+    ses: str  # the part after "<SUBJECT>_"
+    path: Path
+    fingerprint: str  # changes when any file of the session is added, removed or modified
+    file_count: int
+    size_bytes: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.subject}_{self.ses}"
+
+
+@dataclass
+class Discovery:
+    sessions: list[Session] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # things left behind, reported but not fatal
+    errors: list[str] = field(default_factory=list)  # things that stop the run
+
+
+def archive_stem(name: str) -> str | None:
+    """Name of an archive without its extension, or None when `name` is no archive we unpack."""
+    lower = name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def archive_destination(archive_relpath: str) -> str:
+    """Where an archive's members land, relative to the session: `a/b.tar.gz` -> `a/b`."""
+    path = PurePosixPath(archive_relpath)
+    stem = archive_stem(path.name)
+    if stem is None:
+        raise ValueError(f"{archive_relpath}: not an archive")
+    return str(path.parent / stem) if str(path.parent) != "." else stem
+
+
+def session_output_dir(output_dir: str | Path, subject: str, ses: str) -> Path:
+    return Path(output_dir) / subject / IMAGING / f"{subject}_{ses}"
+
+
+def walk_files(top: Path):
+    """Yield (relative POSIX path, os.stat_result) for every regular file below `top`, one stat each."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    yield Path(entry.path).relative_to(top).as_posix(), entry.stat(follow_symlinks=False)
+
+
+def session_fingerprint(session_dir: Path) -> tuple[str, int, int]:
+    """Hash of every file's relative path, size and mtime; the file count; the total size.
+
+    Snakemake reruns a job whose params change, so passing this as a param reruns a session when a
+    file anywhere below it is added, removed or rewritten, without listing every file as an input.
+    """
+    digest = hashlib.sha256()
+    count = size = 0
+    for relpath, st in sorted(walk_files(session_dir)):
+        digest.update(f"{relpath}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        count += 1
+        size += st.st_size
+    return digest.hexdigest()[:16], count, size
+
+
+def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discovery:
+    """Find every session; collect what would otherwise be silently left behind.
+
+    `subjects`: restrict to these (each must exist); empty or None means every subject found.
+    """
+    root = Path(input_dir)
+    found = Discovery()
+    if not root.is_dir():
+        found.errors.append(f"input_dir {root}: no such folder")
+        return found
+
+    subject_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    by_name = {p.name: p for p in subject_dirs}
+    if subjects:
+        missing = [s for s in subjects if s not in by_name]
+        found.errors += [f"subject {s} is listed in 'subjects' but {root / s} does not exist" for s in missing]
+        subject_dirs = [by_name[s] for s in subjects if s in by_name]
+
+    for subject_dir in subject_dirs:
+        subject = subject_dir.name
+        imaging = subject_dir / IMAGING
+        if subject == REPORTS:
+            found.errors.append(f"{subject_dir}: a subject may not be named '{REPORTS}' (the reports folder)")
+            continue
+        if not imaging.is_dir():
+            found.warnings.append(f"{subject_dir}: no '{IMAGING}' folder, subject skipped")
+            continue
+        for entry in sorted(imaging.iterdir()):
+            if not entry.is_dir():
+                found.warnings.append(f"{entry}: file directly in '{IMAGING}/' is not in a session folder, skipped")
+                continue
+            prefix = f"{subject}_"
+            if not entry.name.startswith(prefix) or len(entry.name) == len(prefix):
+                found.errors.append(
+                    f"{entry}: session folder name must be '{subject}_<SES>' (start with its subject's name)"
+                )
+                continue
+            fingerprint, count, size = session_fingerprint(entry)
+            if count == 0:
+                found.warnings.append(f"{entry}: empty session folder, skipped")
+                continue
+            found.sessions.append(Session(subject, entry.name[len(prefix) :], entry, fingerprint, count, size))
+    return found

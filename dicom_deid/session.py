@@ -1,0 +1,150 @@
+"""Per-session stages: stage sources (unpacking archives), anonymize them in parallel workers.
+
+Each function is what one Snakemake rule runs; none needs Snakemake to be called.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+from dicom_deid.anonymize import FileResult, SessionAnonymizer
+from dicom_deid.archives import ArchiveError, Limits, unpack_archive
+from dicom_deid.layout import archive_destination, archive_stem, walk_files
+from dicom_deid.report import session_report
+from dicom_deid.verify import verify_session
+
+log = logging.getLogger(__name__)
+
+
+class SessionError(Exception):
+    """A session that cannot be de-identified; the message lists every bad file and its reason."""
+
+
+def session_error(session: str, problems: list[str], what: str = "bad file(s)") -> SessionError:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return SessionError(f"session {session}: {len(problems)} {what}, nothing written:\n{lines}")
+
+
+def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
+    """Unpack every archive of a session into `unpack_dir` and list every file to de-identify.
+
+    Returns {"sources": [[output relpath, source path], ...], "problems": [...]}; sorted, so every later
+    stage sees the files in the same order. Archive problems are collected, not raised, so that the
+    anonymize stage can report them together with bad DICOM files.
+    """
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+
+    def add(relpath: str, source: Path) -> None:
+        if relpath in sources:
+            problems.append(f"{relpath}: two input files map to this output path ({sources[relpath]} and {source})")
+        else:
+            sources[relpath] = str(source)
+
+    unpack_dir.mkdir(parents=True, exist_ok=True)
+    for relpath, _ in sorted(walk_files(session_dir)):
+        source = session_dir / relpath
+        if archive_stem(source.name) is None:
+            add(relpath, source)
+            continue
+        destination = archive_destination(relpath)
+        try:
+            members = unpack_archive(source, relpath, unpack_dir / destination, limits)
+        except ArchiveError as error:
+            problems.append(str(error))
+            continue
+        for member in members:
+            add(f"{destination}/{member}", unpack_dir / destination / member)
+    return {"sources": sorted(sources.items()), "problems": problems}
+
+
+_worker: SessionAnonymizer | None = None
+
+
+def _start_worker(seed: str) -> None:
+    global _worker
+    _worker = SessionAnonymizer(seed)
+
+
+def _anonymize_one(job: tuple[str, str, str]) -> FileResult:
+    relpath, source, target = job
+    return _worker.process_file(Path(source), Path(target), relpath)
+
+
+def _results(jobs: list, seed: str, workers: int):
+    if workers <= 1 or len(jobs) < 2:
+        _start_worker(seed)
+        yield from map(_anonymize_one, jobs)
+        return
+    # One process per thread, each building its seeded Anonymizer once; map keeps the input order.
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(seed,)) as pool:
+        yield from pool.map(_anonymize_one, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8))))
+
+
+def anonymize_sources(staged: dict, out_dir: Path, seed: str, workers: int, session: str) -> list[FileResult]:
+    """Anonymize every staged source into `out_dir`; raise SessionError listing every bad file."""
+    jobs = [(rel, src, str(out_dir / rel)) for rel, src in staged["sources"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[FileResult] = []
+    started = last_report = time.monotonic()
+    for result in _results(jobs, seed, workers):
+        results.append(result)
+        now = time.monotonic()
+        if now - last_report >= 10 or len(results) == len(jobs):
+            rate = len(results) / max(now - started, 1e-9)
+            log.info("%s: %d/%d files, %.0f files/s", session, len(results), len(jobs), rate)
+            last_report = now
+    problems = list(staged["problems"]) + [r.reason for r in results if r.status == "bad"]
+    if problems:
+        raise session_error(session, problems)
+    return results
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+def results_to_json(results: list[FileResult]) -> list[dict]:
+    return [asdict(r) for r in results]
+
+
+def move_into_place(staged_dir: Path, final_dir: Path) -> None:
+    """Make the verified folder appear under its final name in one step (a rename)."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staged_dir, final_dir)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        # Scratch on another file system: copy beside the target, then rename.
+        partial = final_dir.with_name(f".{final_dir.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(staged_dir, partial)
+        os.rename(partial, final_dir)
+        shutil.rmtree(staged_dir)
+
+
+def publish_verified(
+    staged: dict, results: list[dict], staged_dir: Path, final_dir: Path, report_path: Path, workers: int, session: str
+) -> dict:
+    """Verify the staged output; if every check passes, move it into place and write the report."""
+    checks = verify_session(staged, results, staged_dir, workers)
+    report = session_report(session, staged, results, checks)
+    if report["verification"] != "pass":
+        failures = [f"[{name}] {item}" for name, check in checks.items() for item in check["failures"]]
+        raise session_error(session, failures, "verification failure(s)")
+    log.info("%s: every check passed: %s", session, ", ".join(checks))
+    move_into_place(staged_dir, final_dir)
+    write_json(report_path, report)
+    return report

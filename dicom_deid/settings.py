@@ -1,0 +1,29 @@
+"""Checks of the configuration that a JSON schema cannot express: how the folders relate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def path_problems(config: dict) -> list[str]:
+    """Every way the configured folders overlap dangerously, each naming its key."""
+    input_dir = Path(config["input_dir"]).resolve()
+    output_dir = Path(config["output_dir"]).resolve()
+    problems = []
+    if _inside(output_dir, input_dir) or _inside(input_dir, output_dir):
+        problems.append(f"output_dir {config['output_dir']} must not be, contain or lie inside input_dir")
+    for key in ("work_dir", "log_dir"):
+        folder = Path(config[key]).resolve()
+        if _inside(folder, input_dir) or _inside(input_dir, folder):
+            problems.append(f"{key} {config[key]} must not be, contain or lie inside input_dir")
+    if _inside(Path(config["work_dir"]).resolve(), output_dir):
+        problems.append(f"work_dir {config['work_dir']} must not lie inside output_dir")
+    key_file = Path(config["key_file"]).resolve()
+    for key in ("output_dir", "input_dir", "log_dir"):
+        if _inside(key_file, Path(config[key]).resolve()):
+            problems.append(f"key_file {config['key_file']} must not lie inside {key}")
+    return problems

@@ -1,0 +1,24 @@
+# Anonymize every staged file with dicognito and strip the removed tags, into scratch.
+rule anonymize_session:
+    input:
+        staged=f"{SESSION_WORK}/staged.json",
+        unpacked=f"{SESSION_WORK}/unpacked",
+        key=KEY,
+    output:
+        anonymized=temp(directory(f"{SESSION_WORK}/anonymized")),
+        results=temp(f"{SESSION_WORK}/results.json"),
+    params:
+        session=lambda w: session_of(w).name,
+    log:
+        f"{LOGS}/anonymize_session/{SESSION_LOG}",
+    group:
+        "session"
+    threads: config["threads"]
+    resources:
+        mem_mb=session_mem_mb,
+        runtime=session_runtime,
+        disk_mb=session_disk_mb,
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/anonymize_session.py"

@@ -1,0 +1,64 @@
+# Discovery and the paths every rule shares. Runs when the workflow is parsed, before any job.
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from dicom_deid.keyfile import ensure_key
+from dicom_deid.layout import REPORTS, discover, session_output_dir
+from dicom_deid.settings import path_problems
+
+problems = path_problems(config)
+if problems:
+    raise WorkflowError("Configuration error:\n  " + "\n  ".join(problems))
+
+INPUT = config["input_dir"]
+OUTPUT = config["output_dir"]
+WORK = config["work_dir"]
+LOGS = config["log_dir"]
+KEY = config["key_file"]
+REPORTS_DIR = f"{OUTPUT}/{REPORTS}"
+SUMMARY = f"{REPORTS_DIR}/summary.tsv"
+SESSION_WORK = f"{WORK}/{{subject}}/{{subject}}_{{ses}}"
+SESSION_LOG = "{subject}_{ses}.log"
+
+found = discover(INPUT, config["subjects"])
+for warning in found.warnings:
+    print(f"WARNING: {warning}", file=sys.stderr)
+if found.errors:
+    raise WorkflowError("Input layout error:\n  " + "\n  ".join(found.errors))
+SESSIONS = {(s.subject, s.ses): s for s in found.sessions}
+
+if ensure_key(KEY):
+    print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)
+
+
+wildcard_constraints:
+    subject="[^/]+",
+    ses="[^/]+",
+
+
+def session_of(wildcards):
+    return SESSIONS[(wildcards.subject, wildcards.ses)]
+
+
+def all_session_outputs():
+    return [str(session_output_dir(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]
+
+
+def all_session_reports():
+    return [f"{REPORTS_DIR}/{s.subject}/{s.name}.json" for s in SESSIONS.values()]
+
+
+def session_mem_mb(wildcards, threads):
+    # Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB.
+    return 500 + 400 * threads
+
+
+def session_runtime(wildcards):
+    # Minutes, at a pessimistic 20 files/s, plus start-up.
+    return 10 + session_of(wildcards).file_count // 1200
+
+
+def session_disk_mb(wildcards):
+    # Unpacked archives plus the staged output: about two copies of the session.
+    return 100 + 3 * session_of(wildcards).size_bytes // 1024**2
