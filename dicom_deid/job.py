@@ -12,6 +12,8 @@ def run_job(log_path: str, function, *args, **kwargs) -> None:
     logging.basicConfig(
         filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
+    # pydicom logs the offending value of a malformed element; such values must not reach a log.
+    logging.getLogger("pydicom").disabled = True
     try:
         function(*args, **kwargs)
     except SessionError as error:

@@ -1,0 +1,78 @@
+"""Shared by the integration tests: run the real workflow on a tree in a temporary folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+
+REPO = Path(__file__).resolve().parents[1]
+STAMP = ".snakemake_timestamp"
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the workflow with the default config, its relative folders resolved inside `workdir`."""
+    command = [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--configfile", str(REPO / "config" / "config.yaml"),
+        "--directory", str(workdir),
+        "--cores", "2",
+        *args,
+    ]  # fmt: skip
+    # Snakemake writes its progress to stderr; one stream keeps messages in order.
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}")
+    return result
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """Content hash and mode of every file below root, by relative path."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = f"{digest} {oct(path.stat().st_mode)}"
+    return found
+
+
+def output_files(session_dir: Path) -> list[str]:
+    return sorted(
+        p.relative_to(session_dir).as_posix() for p in session_dir.rglob("*") if p.is_file() and p.name != STAMP
+    )
+
+
+def read(path: Path) -> pydicom.Dataset:
+    return pydicom.dcmread(path)
+
+
+def elements(dataset: pydicom.Dataset):
+    """Every element at every depth."""
+    for element in dataset:
+        yield element
+        if element.VR == "SQ":
+            for item in element.value:
+                yield from elements(item)
+
+
+def files_below(*roots: Path):
+    for root in roots:
+        for dirpath, _, names in os.walk(root):
+            for name in names:
+                yield Path(dirpath) / name
+
+
+def sessions_run(log: str, rule: str = "verify_session") -> set[str]:
+    """Sessions (<SUBJECT>_<SES>) for which Snakemake's output shows `rule` being run."""
+    found = set()
+    for block in log.split("\n\n"):
+        if f"rule {rule}:" in block or f"localrule {rule}:" in block:
+            wildcards = next(line for line in block.splitlines() if "wildcards:" in line)
+            values = dict(part.strip().split("=", 1) for part in wildcards.split("wildcards:")[1].split(","))
+            found.add(f"{values['subject']}_{values['ses']}")
+    return found

@@ -1,0 +1,195 @@
+"""The whole workflow, run by Snakemake on the example tree built from real packaged DICOMs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+from helpers import checksums, elements, files_below, output_files, read, run_snakemake, sessions_run
+
+from dicom_deid import tags
+from dicom_deid.example_tree import ExampleTree, build_example_tree
+from dicom_deid.layout import session_output_dir
+
+
+@dataclass
+class Run:
+    workdir: Path
+    tree: ExampleTree
+    input_before: dict[str, str]
+    log: str
+
+    @property
+    def output(self) -> Path:
+        return self.workdir / "output"
+
+    def session_out(self, subject: str, session: str) -> Path:
+        return session_output_dir(self.output, subject, session.removeprefix(subject + "_"))
+
+
+def _run_example(workdir: Path, *args: str) -> Run:
+    tree = build_example_tree(workdir / "input")
+    before = checksums(tree.root)
+    result = run_snakemake(workdir, *args)
+    return Run(workdir, tree, before, result.stdout)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    return _run_example(tmp_path_factory.mktemp("example"))
+
+
+def _planted_values(tree: ExampleTree) -> set[bytes]:
+    return {
+        value.encode()
+        for identity in tree.identities.values()
+        for keyword, value in identity.values.items()
+        if keyword != "PatientSex"
+    }
+
+
+def test_output_mirrors_input_and_holds_only_dicom_instances(run):
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        assert output_files(run.session_out(subject, session)) == sorted(expected)
+
+
+def test_input_tree_is_untouched(run):
+    assert checksums(run.tree.root) == run.input_before
+
+
+def test_replaced_tags_changed_and_removed_tags_gone_at_every_depth(run):
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        planted = run.tree.identities[subject].values
+        for relpath in expected:
+            dataset = read(run.session_out(subject, session) / relpath)
+            seen = {element.keyword for element in elements(dataset)}
+            assert not seen & set(tags.REMOVED), relpath
+            assert set(tags.REPLACED) <= seen, relpath  # kept present for viewers
+            for element in elements(dataset):
+                if element.keyword in tags.REPLACED:
+                    assert str(element.value) != planted[element.keyword], (relpath, element.keyword)
+
+
+def test_no_planted_identifier_anywhere_under_output_or_in_logs(run):
+    planted = _planted_values(run.tree)
+    key = (run.workdir / "keys" / "deid.key").read_bytes().strip()
+    places = [run.output, run.workdir / "logs", run.workdir / ".snakemake" / "log"]
+    for path in files_below(*places):
+        content = path.read_bytes()
+        leaked = [value for value in planted if value in content]
+        assert not leaked, (path, leaked)
+        assert key not in content, path
+    assert not any(value.encode() in run.log.encode() for value in [key.decode()]), "key in snakemake output"
+
+
+def test_original_uids_and_identifiers_gone_from_output_bytes(run):
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        for relpath in expected:
+            original_uids = set()
+            # The input path of an archive member is not on disk; compare against loose files only.
+            source = run.tree.session_dir(subject, session) / relpath
+            if source.exists():
+                original = pydicom.dcmread(source)
+                original_uids = {original.SOPInstanceUID, original.StudyInstanceUID, original.SeriesInstanceUID}
+            content = (run.session_out(subject, session) / relpath).read_bytes()
+            assert not [uid for uid in original_uids if uid.encode() in content], relpath
+
+
+def test_pixel_data_and_transfer_syntax_unchanged(run):
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        for relpath in expected:
+            source = run.tree.session_dir(subject, session) / relpath
+            if not source.exists():
+                continue
+            original, output = pydicom.dcmread(source), read(run.session_out(subject, session) / relpath)
+            assert output.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+            assert output.PixelData == original.PixelData
+
+
+def test_reports_count_instances_and_list_skipped_files(run):
+    with open(run.output / "reports" / "summary.tsv") as handle:
+        rows = {row["session"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    assert set(rows) == {session for _, session in run.tree.expected_dicoms}
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        report = json.loads((run.output / "reports" / subject / f"{session}.json").read_text())
+        assert report["counts"]["instances_written"] == len(expected) == int(rows[session]["instances_written"])
+        assert sorted(s["path"] for s in report["skipped"]) == sorted(run.tree.non_dicom[(subject, session)])
+        assert report["verification"] == "pass"
+        assert all(check["result"] == "pass" for check in report["checks"].values())
+        assert report["versions"] == {"dicognito": "0.19.0", "pydicom": "3.0.2"}
+
+
+def test_pseudonyms_consistent_across_a_subjects_sessions(run):
+    def patient_ids(subject, session):
+        out = run.session_out(subject, session)
+        return {read(out / relpath).PatientID for relpath in run.tree.expected_dicoms[(subject, session)]}
+
+    first, second = patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_01"), patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_02")
+    other = patient_ids("EPL31_LHS_0002", "EPL31_LHS_0002_01")
+    assert len(first) == 1 and first == second  # two jobs, one pseudonym
+    assert first != other
+
+
+def test_uid_mapping_consistent_across_jobs(run):
+    # FrameOfReferenceUID comes unchanged from the same packaged file into several sessions;
+    # separate jobs must map it to the same new UID.
+    mapped = {}
+    for (subject, session), expected in run.tree.expected_dicoms.items():
+        for relpath in expected:
+            source = run.tree.session_dir(subject, session) / relpath
+            if source.exists() and "FrameOfReferenceUID" in (original := pydicom.dcmread(source)):
+                new = read(run.session_out(subject, session) / relpath).FrameOfReferenceUID
+                assert new != original.FrameOfReferenceUID
+                mapped.setdefault(original.FrameOfReferenceUID, set()).add(new)
+    assert mapped and all(len(new) == 1 for new in mapped.values())
+
+
+def test_key_file_created_private_and_announced(run):
+    key = run.workdir / "keys" / "deid.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "Created a new key file" in run.log
+
+
+def test_rerun_does_nothing_then_new_subject_runs_alone(tmp_path):
+    run = _run_example(tmp_path)
+    assert "Nothing to be done" in run_snakemake(run.workdir).stdout
+    existing = {p: p.stat().st_mtime_ns for p in files_below(run.output) if "reports" not in p.parts}
+
+    shutil.copytree(
+        run.tree.session_dir("EPL31_LHS_0002", "EPL31_LHS_0002_01"),
+        run.tree.root / "EPL31_LHS_0003" / "imaging" / "EPL31_LHS_0003_01",
+    )
+    t2 = run.tree.session_dir("EPL31_LHS_0001", "EPL31_LHS_0001_02") / "anat" / "t2"
+    result = run_snakemake(run.workdir)
+    assert sessions_run(result.stdout) == {"EPL31_LHS_0003_01"}
+    assert {p: p.stat().st_mtime_ns for p in existing} == existing
+
+    # A file added anywhere in an existing session reruns that session only.
+    shutil.copy(t2 / "IM_0001.dcm", t2 / "IM_0099.dcm")
+    result = run_snakemake(run.workdir)
+    assert sessions_run(result.stdout) == {"EPL31_LHS_0001_02"}
+    assert (run.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_02") / "anat/t2/IM_0099.dcm").exists()
+
+
+def test_same_input_and_key_give_byte_identical_output(run, tmp_path):
+    (tmp_path / "keys").mkdir()
+    shutil.copy2(run.workdir / "keys" / "deid.key", tmp_path / "keys" / "deid.key")
+    # threads=1: one worker process; the first run used two. Results must not depend on it.
+    again = _run_example(tmp_path, "--config", "threads=1")
+    for subject, session in run.tree.expected_dicoms:
+        assert checksums(again.session_out(subject, session)) == checksums(run.session_out(subject, session))
+    assert (again.output / "reports" / "summary.tsv").read_bytes() == (run.output / "reports" / "summary.tsv").read_bytes()
+
+
+def test_other_key_gives_other_pseudonyms(run, tmp_path):
+    other = _run_example(tmp_path)
+    relpath = "anat/t1/IM_0001.dcm"
+    ours = read(run.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_01") / relpath)
+    theirs = read(other.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_01") / relpath)
+    assert ours.PatientID != theirs.PatientID and ours.SOPInstanceUID != theirs.SOPInstanceUID
