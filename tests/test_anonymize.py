@@ -1,0 +1,148 @@
+"""dicom_deid.anonymize on real packaged DICOMs with planted identifying values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicognito.anonymizer import Anonymizer
+from helpers import elements
+from pydicom.data import get_testdata_file
+
+from dicom_deid import tags
+from dicom_deid.anonymize import SessionAnonymizer
+from dicom_deid.example_tree import identity_for, plant_identity
+
+SEED = "0123456789abcdef0123456789abcdef"
+IDENTITY = identity_for("EPL31_LHS_0001")
+
+
+def planted(source: str = "MR_small.dcm") -> pydicom.Dataset:
+    dataset = pydicom.dcmread(get_testdata_file(source))
+    plant_identity(dataset, IDENTITY, session="01", series="t1", instance=1)
+    return dataset
+
+
+def keyword_values(dataset: pydicom.Dataset) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for element in elements(dataset):
+        found.setdefault(element.keyword, []).append(str(element.value))
+    return found
+
+
+@pytest.mark.parametrize("keyword", tags.REPLACED)
+@pytest.mark.parametrize("source", ["MR_small.dcm", "CT_small.dcm", "MR_small_bigendian.dcm"])
+def test_each_replaced_tag_gets_a_new_value_wherever_it_occurs(keyword, source):
+    dataset = planted(source)
+    before = keyword_values(dataset)[keyword]
+    SessionAnonymizer(SEED).anonymize(dataset)
+    after = keyword_values(dataset).get(keyword, [])
+    assert len(after) == len(before), "kept present, as viewers expect"
+    assert IDENTITY.values[keyword] not in after
+
+
+def test_removed_tags_gone_at_every_depth():
+    dataset = planted()
+    depths = {k: 0 for k in tags.REMOVED}
+    for element in elements(dataset):
+        if element.keyword in depths:
+            depths[element.keyword] += 1
+    assert all(count >= 2 for count in depths.values()), "the fixture plants them nested too"
+    SessionAnonymizer(SEED).anonymize(dataset)
+    assert not set(keyword_values(dataset)) & set(tags.REMOVED)
+
+
+def test_dicognito_alone_replaces_three_of_the_removed_tags():
+    # Why the workflow strips them itself (see ../shared/docs/tags.md).
+    dataset = planted()
+    Anonymizer(seed=SEED).anonymize(dataset)
+    left = set(keyword_values(dataset)) & set(tags.REMOVED)
+    assert left == {"PatientAddress", "RegionOfResidence", "CountryOfResidence"}
+
+
+def test_institution_address_without_institution_name_is_replaced():
+    dataset = planted()
+    del dataset.InstitutionName
+    dataset.InstitutionAddress = "1 HOSPITAL ROAD, TORONTO"
+    SessionAnonymizer(SEED).anonymize(dataset)
+    assert dataset.InstitutionAddress and dataset.InstitutionAddress != "1 HOSPITAL ROAD, TORONTO"
+
+
+def test_department_already_named_radiology_still_changes():
+    dataset = planted()
+    dataset.InstitutionalDepartmentName = "RADIOLOGY"
+    SessionAnonymizer(SEED).anonymize(dataset)
+    assert dataset.InstitutionalDepartmentName not in ("", "RADIOLOGY")
+
+
+def test_same_seed_same_pseudonyms_in_separate_anonymizers():
+    first, second = planted(), planted()
+    SessionAnonymizer(SEED).anonymize(first)
+    SessionAnonymizer(SEED).anonymize(second)
+    assert (first.PatientID, first.StudyInstanceUID, first.StudyDate) == (
+        second.PatientID,
+        second.StudyInstanceUID,
+        second.StudyDate,
+    )
+    other = planted()
+    SessionAnonymizer("another secret seed value 123456").anonymize(other)
+    assert other.PatientID != first.PatientID
+
+
+@pytest.mark.parametrize(
+    ("keyword", "bad"),
+    [("StudyDate", "2020-01-15"), ("PatientBirthDate", "19710231"), ("AcquisitionDateTime", "2020-01-15T10:00")],
+)
+def test_malformed_dates_are_emptied_and_counted(keyword, bad):
+    dataset = planted()
+    setattr(dataset, keyword, bad)
+    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    assert getattr(dataset, keyword) == ""
+    assert repaired == {keyword: 1}
+
+
+def test_malformed_time_beside_a_valid_date_is_emptied():
+    dataset = planted()
+    dataset.StudyDate, dataset.StudyTime = "20200115", "25:61"
+    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    assert dataset.StudyTime == "" and dataset.StudyDate not in ("", "20200115")
+    assert repaired == {"StudyTime": 1}
+
+
+def test_malformed_date_inside_a_sequence_is_emptied():
+    dataset = planted()
+    dataset.RequestAttributesSequence[0].ScheduledProcedureStepStartDate = "15.01.20"
+    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    assert dataset.RequestAttributesSequence[0].ScheduledProcedureStepStartDate == ""
+    assert repaired == {"ScheduledProcedureStepStartDate": 1}
+
+
+def test_dicognito_alone_aborts_on_a_malformed_date():
+    # Why MalformedDateCleaner exists.
+    dataset = planted()
+    dataset.StudyDate = "2020-01-15"
+    with pytest.raises(ValueError):
+        Anonymizer(seed=SEED).anonymize(dataset)
+
+
+def test_process_file_writes_atomically_and_reports_outcomes(tmp_path):
+    anonymizer = SessionAnonymizer(SEED)
+    source = tmp_path / "in.dcm"
+    planted().save_as(source, enforce_file_format=True)
+    result = anonymizer.process_file(source, tmp_path / "out" / "a" / "in.dcm", "a/in.dcm")
+    assert result.status == "written"
+    assert [p.name for p in (tmp_path / "out" / "a").iterdir()] == ["in.dcm"]  # no partial left behind
+
+    (tmp_path / "notes.txt").write_text("not an image")
+    skipped = anonymizer.process_file(tmp_path / "notes.txt", tmp_path / "out" / "notes.txt", "notes.txt")
+    assert (skipped.status, skipped.reason) == ("skipped", "notes.txt: not DICOM")
+    assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_file_without_file_meta_is_processed_and_written_with_it(tmp_path):
+    source = Path(get_testdata_file("rtstruct.dcm"))
+    result = SessionAnonymizer(SEED).process_file(source, tmp_path / "rtstruct.dcm", "rtstruct.dcm")
+    assert result.status == "written"
+    written = pydicom.dcmread(tmp_path / "rtstruct.dcm")  # no force: has preamble and file meta now
+    assert written.file_meta.TransferSyntaxUID

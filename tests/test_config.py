@@ -1,0 +1,70 @@
+"""Configuration errors stop the run before any job, naming the key."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+from helpers import REPO, run_snakemake
+
+from dicom_deid.keyfile import ensure_key, read_seed
+from dicom_deid.settings import path_problems
+
+DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def config(**changes):
+    return {**DEFAULTS, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"output_dir": "input"}, "output_dir"),
+        ({"output_dir": "input/derived"}, "output_dir"),
+        ({"input_dir": "data/input", "output_dir": "data"}, "output_dir"),
+        ({"work_dir": "output/scratch"}, "work_dir"),
+        ({"key_file": "output/deid.key"}, "key_file"),
+        ({"log_dir": "input/logs"}, "log_dir"),
+    ],
+)
+def test_overlapping_folders_are_refused(changes, key):
+    problems = path_problems(config(**changes))
+    assert problems and problems[0].startswith(key)
+
+
+def test_default_folders_are_fine():
+    assert path_problems(DEFAULTS) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--config", "bogus_key=1"], "bogus_key"),
+        (["--config", "threads=many"], "threads"),
+        (["--config", "output_dir=input"], "output_dir"),
+        (["--config", "input_dir=nowhere"], "input_dir nowhere: no such folder"),
+    ],
+)
+def test_config_errors_stop_before_any_job(tmp_path, arguments, message):
+    (tmp_path / "input").mkdir()
+    result = run_snakemake(tmp_path, *arguments, check=False)
+    assert result.returncode != 0 and message in result.stdout
+    assert "rule " not in result.stdout and not (tmp_path / "output").exists()
+
+
+def test_key_created_once_with_mode_0600(tmp_path):
+    key = tmp_path / "keys" / "deid.key"
+    assert ensure_key(key) is True
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    seed = read_seed(key)
+    assert ensure_key(key) is False and read_seed(key) == seed
+
+
+def test_key_readable_by_others_is_refused(tmp_path):
+    key = tmp_path / "deid.key"
+    ensure_key(key)
+    key.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        read_seed(key)

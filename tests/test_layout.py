@@ -1,0 +1,85 @@
+"""Discovery of subjects and sessions, and the paths built from them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dicom_deid.layout import archive_destination, archive_stem, discover, session_fingerprint
+
+
+def make(root, *files):
+    for relpath in files:
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("a.tar", "a"),
+        ("a.TAR.GZ", "a"),
+        ("a.tgz", "a"),
+        ("a.tar.bz2", "a"),
+        ("scan.v2.ZIP", "scan.v2"),
+        ("a.gz", None),
+        ("IM0001", None),
+        (".zip", None),
+    ],
+)
+def test_archive_stem(name, stem):
+    assert archive_stem(name) == stem
+
+
+def test_archive_members_land_beside_the_archive_in_a_folder_named_after_it():
+    assert archive_destination("dwi_scan/dwi_scan.tar.gz") == "dwi_scan/dwi_scan"
+    assert archive_destination("EXPORT.ZIP") == "EXPORT"
+
+
+def test_sessions_found_with_subject_and_ses(tmp_path):
+    make(tmp_path, "S_1/imaging/S_1_01/a/IM1", "S_1/imaging/S_1_02/IM1", "T/imaging/T_BL/x.zip")
+    found = discover(tmp_path)
+    assert [(s.subject, s.ses, s.file_count) for s in found.sessions] == [
+        ("S_1", "01", 1),
+        ("S_1", "02", 1),
+        ("T", "BL", 1),
+    ]
+    assert found.errors == found.warnings == []
+
+
+def test_misnamed_session_and_missing_subject_are_errors(tmp_path):
+    make(tmp_path, "S_1/imaging/S_2_01/IM1", "S_1/imaging/S_1_/IM1", "S_1/imaging/S_1_01/IM1")
+    found = discover(tmp_path, ["S_1", "S_9"])
+    assert [s.name for s in found.sessions] == ["S_1_01"]
+    assert len(found.errors) == 3
+    assert any("S_2_01" in e for e in found.errors) and any("S_1_:" in e for e in found.errors)
+    assert any("S_9 is listed in 'subjects'" in e for e in found.errors)
+
+
+def test_left_behind_things_are_warnings(tmp_path):
+    make(tmp_path, "S/imaging/loose.dcm", "S/imaging/S_01/IM1", "U/notes.txt")
+    (tmp_path / "S" / "imaging" / "S_02").mkdir()
+    found = discover(tmp_path)
+    assert [s.name for s in found.sessions] == ["S_01"]
+    assert len(found.warnings) == 3 and not found.errors
+
+
+def test_missing_input_dir_is_an_error(tmp_path):
+    assert "no such folder" in discover(tmp_path / "nope").errors[0]
+
+
+def test_subject_named_like_the_reports_folder_is_an_error(tmp_path):
+    make(tmp_path, "reports/imaging/reports_01/IM1")
+    assert "reports" in discover(tmp_path).errors[0]
+
+
+def test_fingerprint_changes_when_a_nested_file_is_added_or_rewritten(tmp_path):
+    make(tmp_path, "a/b/IM1")
+    first = session_fingerprint(tmp_path)
+    make(tmp_path, "a/b/c/IM2")
+    second = session_fingerprint(tmp_path)
+    assert second[0] != first[0] and second[1] == 2
+    os.utime(tmp_path / "a/b/c/IM2", ns=(1, 1))
+    assert session_fingerprint(tmp_path)[0] != second[0]

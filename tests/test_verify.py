@@ -1,0 +1,128 @@
+"""The verification catches each kind of leak or loss it is meant to catch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicom_deid.anonymize import SessionAnonymizer
+from dicom_deid.example_tree import identity_for, plant_identity
+from dicom_deid.verify import CHECKS, check_file, verify_session
+
+SEED = "0123456789abcdef0123456789abcdef"
+IDENTITY = identity_for("EPL31_LHS_0001")
+
+
+@pytest.fixture
+def pair(tmp_path) -> tuple[Path, Path]:
+    """An original with planted identity and its correctly anonymized output."""
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    plant_identity(dataset, IDENTITY, session="01", series="t1", instance=1)
+    source = tmp_path / "in" / "IM1.dcm"
+    source.parent.mkdir()
+    dataset.save_as(source, enforce_file_format=True)
+    output = tmp_path / "out" / "IM1.dcm"
+    assert SessionAnonymizer(SEED).process_file(source, output, "IM1.dcm").status == "written"
+    return source, output
+
+
+def tamper(output: Path, change) -> None:
+    dataset = pydicom.dcmread(output)
+    change(dataset)
+    dataset.save_as(output, enforce_file_format=True)
+
+
+def failed(source: Path, output: Path) -> set[str]:
+    return {name for name, items in check_file(source, output, "IM1.dcm").items() if items}
+
+
+def test_correct_output_passes_every_check(pair):
+    assert failed(*pair) == set()
+
+
+def test_identifier_copied_into_a_private_tag_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    assert failed(source, output) == {"no_original_values_in_bytes"}
+
+
+def test_original_study_uid_left_in_a_reference_is_found(pair):
+    source, output = pair
+    original_uid = pydicom.dcmread(source).StudyInstanceUID
+
+    def refer(ds):
+        item = Dataset()
+        item.ReferencedSOPInstanceUID = original_uid
+        ds.ReferencedStudySequence = Sequence([item])
+
+    tamper(output, refer)
+    assert failed(source, output) == {"no_original_values_in_bytes"}
+
+
+def test_removed_tag_back_at_depth_two_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: setattr(ds.ReferencedPatientSequence[0].OtherPatientIDsSequence[0], "Occupation", "X"))
+    assert "removed_tags_absent" in failed(source, output)
+
+
+def test_replaced_tag_with_original_value_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: setattr(ds, "StationName", IDENTITY.values["StationName"]))
+    assert "replaced_tags_changed" in failed(source, output)
+
+
+def test_replaced_tag_deleted_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: delattr(ds, "StudyID"))
+    assert failed(source, output) == {"replaced_tags_changed"}
+
+
+def test_changed_pixels_are_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: setattr(ds, "PixelData", bytes(len(ds.PixelData))))
+    assert failed(source, output) == {"pixel_data_unchanged"}
+
+
+def test_changed_transfer_syntax_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: ds.file_meta.__setattr__("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
+    assert "transfer_syntax_unchanged" in failed(source, output)
+
+
+def test_unreadable_output_is_found(pair):
+    source, output = pair
+    output.write_bytes(b"garbage")
+    assert failed(source, output) == {"readable"}
+
+
+def test_session_level_counts_missing_and_extra_files(pair, tmp_path):
+    source, output = pair
+    staged = {"sources": [["IM1.dcm", str(source)], ["IM2.dcm", str(source)]], "problems": []}
+    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}}]
+    (output.parent / "stray.dcm").write_bytes(output.read_bytes())
+    checks = verify_session(staged, results, output.parent, workers=1)
+    assert list(checks) == list(CHECKS)
+    failures = checks["every_instance_once"]["failures"]
+    assert "IM2.dcm: input file has no outcome" in failures
+    assert "stray.dcm: output file that no input instance accounts for" in failures
+
+
+def test_dicom_instance_wrongly_skipped_is_found(pair):
+    source, output = pair
+    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
+    results = [{"relpath": "IM1.dcm", "status": "skipped", "reason": "IM1.dcm: not DICOM", "repaired": {}}]
+    output.unlink()
+    checks = verify_session(staged, results, output.parent, workers=1)
+    assert checks["every_instance_once"]["failures"] == ["IM1.dcm: a DICOM instance was left out"]
+
+
+def test_failure_messages_quote_no_value(pair):
+    source, output = pair
+    tamper(output, lambda ds: setattr(ds, "StationName", IDENTITY.values["StationName"]))
+    messages = " ".join(item for items in check_file(source, output, "IM1.dcm").values() for item in items)
+    assert messages and not any(value in messages for value in IDENTITY.values.values() if len(value) > 1)
