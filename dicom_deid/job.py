@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
 from dicom_deid.session import SessionError
+
+
+def _fail(message: str) -> None:
+    logging.error("%s", message)
+    print(message, file=sys.stderr)
+    sys.exit(1)
 
 
 def run_job(log_path: str, function, *args, **kwargs) -> None:
@@ -17,9 +24,12 @@ def run_job(log_path: str, function, *args, **kwargs) -> None:
     try:
         function(*args, **kwargs)
     except SessionError as error:
-        logging.error("%s", error)
-        print(error, file=sys.stderr)
-        sys.exit(1)
+        _fail(str(error))
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            _fail(f"disk full (or quota exceeded) while writing {error.filename or 'the output'}: free space and rerun")
+        logging.exception("job failed")
+        raise
     except Exception:
         logging.exception("job failed")
         raise

@@ -41,19 +41,21 @@ def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
     anonymize stage can report them together with bad DICOM files.
     """
     sources: dict[str, str] = {}
+    origins: dict[str, str] = {}  # output relpath -> where it came from, named relative to the session
     problems: list[str] = []
 
-    def add(relpath: str, source: Path) -> None:
+    def add(relpath: str, source: Path, origin: str) -> None:
         if relpath in sources:
-            problems.append(f"{relpath}: two input files map to this output path ({sources[relpath]} and {source})")
+            first, second = sorted([origins[relpath], origin])
+            problems.append(f"{relpath}: both {first} and {second} map to this output path")
         else:
-            sources[relpath] = str(source)
+            sources[relpath], origins[relpath] = str(source), origin
 
     unpack_dir.mkdir(parents=True, exist_ok=True)
     for relpath, _ in sorted(walk_files(session_dir)):
         source = session_dir / relpath
         if archive_stem(source.name) is None:
-            add(relpath, source)
+            add(relpath, source, f"file {relpath}")
             continue
         destination = archive_destination(relpath)
         try:
@@ -62,7 +64,7 @@ def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
             problems.append(str(error))
             continue
         for member in members:
-            add(f"{destination}/{member}", unpack_dir / destination / member)
+            add(f"{destination}/{member}", unpack_dir / destination / member, f"member {member} of {relpath}")
     return {"sources": sorted(sources.items()), "problems": problems}
 
 

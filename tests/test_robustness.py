@@ -1,0 +1,143 @@
+"""Crashes, full disks and colliding paths: nothing half-written looks complete, nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO, checksums, output_files, run_snakemake
+
+from dicom_deid.archives import Limits
+from dicom_deid.example_tree import build_example_tree
+from dicom_deid.layout import session_output_dir
+from dicom_deid.session import stage_sources
+
+S1 = "EPL31_LHS_0001"
+
+
+def _start(workdir: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--configfile", str(REPO / "config" / "config.yaml"), "--directory", str(workdir), "--cores", "2",
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_for(condition, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A clean run, and its key, to compare crashed-then-resumed runs against."""
+    workdir = tmp_path_factory.mktemp("reference")
+    tree = build_example_tree(workdir / "input")
+    run_snakemake(workdir)
+    return workdir, tree
+
+
+def _same_output_as(reference_dir: Path, workdir: Path, tree) -> None:
+    for subject, session in tree.expected_dicoms:
+        ses = session.removeprefix(subject + "_")
+        ours, theirs = session_output_dir(workdir / "output", subject, ses), session_output_dir(
+            reference_dir / "output", subject, ses
+        )
+        assert output_files(ours) == sorted(tree.expected_dicoms[(subject, session)])
+        assert checksums(ours) == checksums(theirs)
+
+
+def _fresh_copy(reference, tmp_path) -> tuple[Path, object]:
+    reference_dir, _ = reference
+    tree = build_example_tree(tmp_path / "input")
+    (tmp_path / "keys").mkdir()
+    shutil.copy2(reference_dir / "keys" / "deid.key", tmp_path / "keys" / "deid.key")
+    return tmp_path, tree
+
+
+def test_kill_9_of_snakemake_then_rerun_gives_complete_correct_output(reference, tmp_path):
+    workdir, tree = _fresh_copy(reference, tmp_path)
+    process = _start(workdir)
+    # Kill the whole process group while a session is half way: its scratch output exists.
+    _wait_for(lambda: any((workdir / "work").glob("*/*/anonymized")))
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    for (subject, session), expected in tree.expected_dicoms.items():
+        folder = session_output_dir(workdir / "output", subject, session.removeprefix(subject + "_"))
+        assert not folder.exists() or output_files(folder) == sorted(expected)  # complete or absent
+
+    run_snakemake(workdir, "--unlock")
+    run_snakemake(workdir)
+    _same_output_as(reference[0], workdir, tree)
+
+
+def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference, tmp_path):
+    workdir, tree = _fresh_copy(reference, tmp_path)
+    process = _start(workdir)
+    victim = None
+
+    def anonymize_job_running():
+        nonlocal victim
+        found = subprocess.run(["pgrep", "-f", "anonymize_session.py"], capture_output=True, text=True).stdout.split()
+        victim = int(found[0]) if found else None
+        return victim is not None
+
+    _wait_for(anonymize_job_running)
+    os.kill(victim, signal.SIGKILL)
+    assert process.wait(timeout=120) != 0
+    run_snakemake(workdir)
+    _same_output_as(reference[0], workdir, tree)
+
+
+def test_no_half_written_session_is_ever_visible(reference, tmp_path):
+    # Sample the output folder throughout a run: a session folder, once visible, already holds everything.
+    workdir, tree = _fresh_copy(reference, tmp_path)
+    process = _start(workdir)
+    seen_incomplete = []
+    while process.poll() is None:
+        for (subject, session), expected in tree.expected_dicoms.items():
+            folder = session_output_dir(workdir / "output", subject, session.removeprefix(subject + "_"))
+            if folder.exists():
+                present = output_files(folder)
+                if present and present != sorted(expected):
+                    seen_incomplete.append((session, len(present)))
+        time.sleep(0.005)
+    assert process.returncode == 0 and not seen_incomplete
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tmpfs needs root")
+def test_full_disk_fails_clearly(tmp_path):
+    build_example_tree(tmp_path / "input")
+    scratch = tmp_path / "small"
+    scratch.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(scratch)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = run_snakemake(tmp_path, "--config", f"work_dir={scratch}/work", check=False)
+    finally:
+        subprocess.run(["umount", str(scratch)], check=True)
+    assert result.returncode != 0
+    assert "disk full" in result.stdout
+    assert not list((tmp_path / "output").glob("*/imaging/*"))
+
+
+def test_two_files_mapping_to_one_output_path_are_an_error(tmp_path):
+    session = build_example_tree(tmp_path / "input").session_dir(S1, f"{S1}_01")
+    # dwi_scan/dwi_scan.tar.gz unpacks to dwi_scan/dwi_scan/series1/IM1.dcm; a loose file there collides.
+    clash = session / "dwi_scan" / "dwi_scan" / "series1" / "IM1.dcm"
+    clash.parent.mkdir(parents=True)
+    shutil.copy(session / "anat" / "t1" / "IM_0001.dcm", clash)
+    staged = stage_sources(session, tmp_path / "unpacked", Limits())
+    assert staged["problems"] == [
+        "dwi_scan/dwi_scan/series1/IM1.dcm: both file dwi_scan/dwi_scan/series1/IM1.dcm and "
+        "member series1/IM1.dcm of dwi_scan/dwi_scan.tar.gz map to this output path"
+    ]
