@@ -18,9 +18,11 @@ from dicognito.anonymizer import Anonymizer
 from dicognito.element_anonymizer import ElementAnonymizer
 from dicognito.randomizer import Randomizer
 from dicognito.unwantedelements import UnwantedElementsStripper
+from dicognito.value_keeper import ValueKeeper
 
 from dicom_deid import tags
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
+from dicom_deid.verify import check_output, original_facts
 
 _TIME = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
 _DATETIME = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?")
@@ -93,11 +95,13 @@ class MalformedDateCleaner(ElementAnonymizer):
 class LoneInstitutionAddress(ElementAnonymizer):
     """dicognito replaces InstitutionAddress only beside an InstitutionName; this covers it alone."""
 
+    TAG = pydicom.datadict.tag_for_keyword("InstitutionAddress")
+
     def __init__(self, randomizer: Randomizer) -> None:
         self.addresses = AddressAnonymizer(randomizer)
 
     def __call__(self, dataset: pydicom.Dataset, data_element: pydicom.DataElement) -> bool:
-        if data_element.keyword != "InstitutionAddress" or "InstitutionName" in dataset:
+        if data_element.tag != self.TAG or "InstitutionName" in dataset:
             return False
         original = str(data_element.value or "")
         if original:
@@ -117,10 +121,11 @@ class LoneInstitutionAddress(ElementAnonymizer):
 class DepartmentName(ElementAnonymizer):
     """dicognito sets InstitutionalDepartmentName to RADIOLOGY; an original RADIOLOGY would stay unchanged."""
 
-    OUTPUTS = ("RADIOLOGY", "IMAGING")
+    OUTPUTS = tags.DEPARTMENT_PSEUDONYMS
+    TAG = pydicom.datadict.tag_for_keyword("InstitutionalDepartmentName")
 
     def __call__(self, dataset: pydicom.Dataset, data_element: pydicom.DataElement) -> bool:
-        if data_element.keyword != "InstitutionalDepartmentName":
+        if data_element.tag != self.TAG:
             return False
         if data_element.value:
             usual, alternative = self.OUTPUTS
@@ -131,6 +136,75 @@ class DepartmentName(ElementAnonymizer):
         yield "Replace InstitutionalDepartmentName with RADIOLOGY (IMAGING where it was RADIOLOGY)"
 
 
+class SkipUntouched(ElementAnonymizer):
+    """Fast path: ends the handler chain for elements that no handler of the chain would change.
+
+    dicognito asks each of its ~14 handlers about every element, with tag comparisons written in Python;
+    that is most of its cost. The handlers select elements by VR (UI, PN, DA, DT) or by fixed tags, so an
+    element with another VR and none of those tags can skip them. Built from the handlers themselves, and
+    only when every handler is of a kind whose selection is known (tests compare outputs with and without).
+    """
+
+    VRS = frozenset({"UI", "PN", "DA", "DT"})
+    MITRA_GROUP = 0x0031  # dicognito's IDAnonymizer also looks at this private group
+
+    def __init__(self, handled_tags: set[int]) -> None:
+        self.handled_tags = frozenset(int(tag) for tag in handled_tags)
+
+    @classmethod
+    def for_handlers(cls, handlers) -> SkipUntouched | None:
+        tags_: set[int] = set()
+        for handler in handlers:
+            kind = type(handler).__name__
+            if kind in ("UIAnonymizer", "PNAnonymizer", "DateTimeAnonymizer", "MalformedDateCleaner"):
+                continue  # select by VR only
+            elif kind == "UnwantedElementsStripper":
+                tags_.update(handler.tags)
+            elif kind == "IDAnonymizer":
+                tags_.update([*handler.id_tags, handler.issuer_tag])
+            elif kind == "AddressAnonymizer":
+                tags_.update(handler._value_factories)
+            elif kind == "EquipmentAnonymizer":
+                tags_.update(handler._element_anonymizers)
+            elif kind in ("FixedValueAnonymizer", "ValueKeeper"):
+                tags_.add(handler.tag if kind == "FixedValueAnonymizer" else handler._tag)
+            elif kind in ("LoneInstitutionAddress", "DepartmentName"):
+                tags_.add(handler.TAG)
+            else:
+                return None  # a handler we do not know: no fast path
+        return cls(tags_)
+
+    def __call__(self, dataset: pydicom.Dataset, data_element: pydicom.DataElement) -> bool:
+        return (
+            data_element.VR not in self.VRS
+            and int(data_element.tag) not in self.handled_tags
+            and data_element.tag.group != self.MITRA_GROUP
+        )
+
+    def describe_actions(self):
+        yield from ()
+
+
+def _complete_file_meta(dataset: pydicom.Dataset) -> None:
+    """Some real files lack the file meta's copies of SOP Class/Instance UID; a standard file needs them."""
+    meta = dataset.file_meta
+    if not meta.get("MediaStorageSOPClassUID") and dataset.get("SOPClassUID"):
+        meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    if dataset.get("SOPInstanceUID"):  # dicognito remaps both; keep them equal
+        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything that decides the output bytes besides the input and dicognito's defaults."""
+
+    seed: str
+    keep: tuple[str, ...] = ()  # attributes left untouched (dicognito's ValueKeeper)
+    private_tags: str = "keep"  # or "remove"
+    patient_name: str | None = None  # data2bids sets PatientName to the session label
+    fast_path: bool = True
+
+
 @dataclass
 class FileResult:
     """What happened to one file; `relpath` is its output path relative to the session folder."""
@@ -139,26 +213,42 @@ class FileResult:
     status: str  # "written", "skipped" (not DICOM), "dropped" (DICOMDIR), "bad"
     reason: str = ""
     repaired: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
+    modality: str = ""
+    series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
+    crosswalk: tuple[str, str, str, str] | None = None  # original and new PatientID, StudyInstanceUID
 
 
 class SessionAnonymizer:
-    def __init__(self, seed: str) -> None:
+    def __init__(self, policy: Policy | str) -> None:
+        self.policy = policy if isinstance(policy, Policy) else Policy(seed=policy)
+        seed = self.policy.seed
         self.anonymizer = Anonymizer(id_prefix="", id_suffix="", seed=seed)
         self.date_cleaner = MalformedDateCleaner()
         # add_element_handler puts each handler first; the last added runs first.
         self.anonymizer.add_element_handler(DepartmentName())
         self.anonymizer.add_element_handler(LoneInstitutionAddress(Randomizer(seed)))
         self.anonymizer.add_element_handler(UnwantedElementsStripper(*tags.REMOVED))
+        if self.policy.fast_path:
+            fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers)
+            if fast_path is not None:
+                self.anonymizer.add_element_handler(fast_path)
         self.anonymizer.add_element_handler(self.date_cleaner)
+        for keyword in self.policy.keep:
+            self.anonymizer.add_element_handler(ValueKeeper(keyword))
 
     def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
         """Anonymize in place; return how many malformed values of each keyword were emptied."""
         self.date_cleaner.emptied.clear()
         self.anonymizer.anonymize(dataset)
+        if self.policy.private_tags == "remove":
+            dataset.remove_private_tags()
+        if self.policy.patient_name is not None:
+            dataset.PatientName = self.policy.patient_name
         return dict(self.date_cleaner.emptied)
 
-    def process_file(self, source: Path, target: Path, relpath: str) -> FileResult:
-        """Read `source`, anonymize it, and write it to `target` (atomically, via a temporary name)."""
+    def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
+        """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
         try:
             dataset = read_instance(source, relpath)
         except NotDicom as error:
@@ -167,12 +257,29 @@ class SessionAnonymizer:
             return FileResult(relpath, "dropped", str(error))
         except BadDicom as error:
             return FileResult(relpath, "bad", str(error))
+        facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
             repaired = self.anonymize(dataset)
         except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, "bad", f"{relpath}: anonymization failed ({type(error).__name__})")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        dataset.save_as(partial, enforce_file_format=True)
+        _complete_file_meta(dataset)
+        try:
+            dataset.save_as(partial, enforce_file_format=True)
+        except (AttributeError, ValueError, TypeError) as error:  # not OSError: a full disk must stop the job
+            partial.unlink(missing_ok=True)
+            return FileResult(relpath, "bad", f"{relpath}: cannot be written as DICOM ({type(error).__name__})")
         os.replace(partial, target)
-        return FileResult(relpath, "written", repaired=repaired)
+        result = FileResult(relpath, "written", repaired=repaired)
+        result.failures = check_output(facts, target, relpath, self.policy)
+        result.modality = str(dataset.get("Modality", ""))
+        result.series = str(dataset.get("SeriesInstanceUID", ""))
+        if crosswalk:
+            result.crosswalk = (
+                facts.patient_id,
+                str(dataset.get("PatientID", "")),
+                facts.study_uid,
+                str(dataset.get("StudyInstanceUID", "")),
+            )
+        return result

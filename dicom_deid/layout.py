@@ -16,8 +16,9 @@ IMAGING = "imaging"
 # Longest first, so ".tar.gz" wins over ".gz"-less ".tar" checks; matched case-insensitively.
 ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
 
-# Folders under output_dir that are not subjects.
+# Folders under output_dir that are not subjects: the reports, and the data2bids layout's zips.
 REPORTS = "reports"
+RESERVED = (REPORTS, IMAGING)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ def archive_destination(archive_relpath: str) -> str:
 
 def session_output_dir(output_dir: str | Path, subject: str, ses: str) -> Path:
     return Path(output_dir) / subject / IMAGING / f"{subject}_{ses}"
+
+
+def data2bids_label(subject: str, ses: str) -> str:
+    """The session label data2bids gives a session's zip and its PatientName."""
+    return f"{subject}_SE{ses}_MRI"
+
+
+def session_output_zip(output_dir: str | Path, subject: str, ses: str) -> Path:
+    """data2bids' layout for SPReD/Brain-CODE uploads: one zip per session."""
+    return Path(output_dir) / IMAGING / subject / f"{data2bids_label(subject, ses)}.zip"
 
 
 def walk_files(top: Path):
@@ -112,8 +123,8 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
     for subject_dir in subject_dirs:
         subject = subject_dir.name
         imaging = subject_dir / IMAGING
-        if subject == REPORTS:
-            found.errors.append(f"{subject_dir}: a subject may not be named '{REPORTS}' (the reports folder)")
+        if subject in RESERVED:
+            found.errors.append(f"{subject_dir}: a subject may not be named '{subject}' (a folder of the output)")
             continue
         if not imaging.is_dir():
             found.warnings.append(f"{subject_dir}: no '{IMAGING}' folder, subject skipped")

@@ -13,6 +13,8 @@ SUMMARY_COLUMNS = (
     "session",
     "input_files",
     "instances_written",
+    "series",
+    "modalities",
     "skipped_non_dicom",
     "dropped_dicomdir",
     "values_repaired",
@@ -20,8 +22,10 @@ SUMMARY_COLUMNS = (
 )
 
 
-def session_report(session: str, staged: dict, results: list[dict], checks: dict) -> dict:
+def session_report(session: str, staged: dict, results: list[dict], checks: dict, settings: dict) -> dict:
+    """`settings`: the options that shaped the output (keep, private_tags, output_layout); never the key."""
     statuses = Counter(r["status"] for r in results)
+    written = [r for r in results if r["status"] == "written"]
     repaired: Counter[str] = Counter()
     for result in results:
         repaired.update(result["repaired"])
@@ -30,6 +34,8 @@ def session_report(session: str, staged: dict, results: list[dict], checks: dict
         "counts": {
             "input_files": len(staged["sources"]),
             "instances_written": statuses["written"],
+            "series": len({r["series"] for r in written}),
+            "modalities": ",".join(sorted({r["modality"] for r in written if r["modality"]})),
             "skipped_non_dicom": statuses["skipped"],
             "dropped_dicomdir": statuses["dropped"],
             "values_repaired": sum(repaired.values()),
@@ -40,6 +46,7 @@ def session_report(session: str, staged: dict, results: list[dict], checks: dict
         "repaired_values_by_keyword": dict(sorted(repaired.items())),
         "checks": checks,
         "verification": "pass" if all(c["result"] == "pass" for c in checks.values()) else "fail",
+        "settings": settings,
         "versions": {name: version(name) for name in ("dicognito", "pydicom")},
     }
 

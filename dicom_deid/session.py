@@ -1,23 +1,22 @@
-"""Per-session stages: stage sources (unpacking archives), anonymize them in parallel workers.
+"""Per-session stages: stage sources (unpacking archives), anonymize and check them in parallel, publish.
 
 Each function is what one Snakemake rule runs; none needs Snakemake to be called.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from dicom_deid.anonymize import FileResult, SessionAnonymizer
+from dicom_deid.anonymize import FileResult, Policy, SessionAnonymizer
 from dicom_deid.archives import ArchiveError, Limits, unpack_archive
+from dicom_deid.crosswalk import append_rows
 from dicom_deid.layout import archive_destination, archive_stem, walk_files
+from dicom_deid.publish import move_into_place, write_zip
 from dicom_deid.report import session_report
 from dicom_deid.verify import verify_session
 
@@ -69,44 +68,58 @@ def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
 
 
 _worker: SessionAnonymizer | None = None
+_crosswalk = False
 
 
-def _start_worker(seed: str) -> None:
-    global _worker
-    _worker = SessionAnonymizer(seed)
+def _start_worker(policy: Policy, crosswalk: bool) -> None:
+    global _worker, _crosswalk
+    _worker, _crosswalk = SessionAnonymizer(policy), crosswalk
 
 
 def _anonymize_one(job: tuple[str, str, str]) -> FileResult:
     relpath, source, target = job
-    return _worker.process_file(Path(source), Path(target), relpath)
+    return _worker.process_file(Path(source), Path(target), relpath, crosswalk=_crosswalk)
 
 
-def _results(jobs: list, seed: str, workers: int):
+def _results(jobs: list, policy: Policy, crosswalk: bool, workers: int):
     if workers <= 1 or len(jobs) < 2:
-        _start_worker(seed)
+        _start_worker(policy, crosswalk)
         yield from map(_anonymize_one, jobs)
         return
     # One process per thread, each building its seeded Anonymizer once; map keeps the input order.
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(seed,)) as pool:
-        yield from pool.map(_anonymize_one, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8))))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(policy, crosswalk)) as pool:
+        yield from pool.map(_anonymize_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
 
 
-def anonymize_sources(staged: dict, out_dir: Path, seed: str, workers: int, session: str) -> list[FileResult]:
-    """Anonymize every staged source into `out_dir`; raise SessionError listing every bad file."""
+def anonymize_sources(
+    staged: dict,
+    out_dir: Path,
+    policy: Policy,
+    workers: int,
+    session: str,
+    crosswalk_file: Path | None = None,
+) -> list[FileResult]:
+    """Anonymize and check every staged source into `out_dir`; raise SessionError listing every bad file."""
     jobs = [(rel, src, str(out_dir / rel)) for rel, src in staged["sources"]]
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     started = last_report = time.monotonic()
-    for result in _results(jobs, seed, workers):
+    log.info("%s: %d files to de-identify with %d worker(s)", session, len(jobs), workers)
+    for result in _results(jobs, policy, crosswalk_file is not None, workers):
         results.append(result)
         now = time.monotonic()
         if now - last_report >= 10 or len(results) == len(jobs):
             rate = len(results) / max(now - started, 1e-9)
-            log.info("%s: %d/%d files, %.0f files/s", session, len(results), len(jobs), rate)
+            log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
             last_report = now
     problems = list(staged["problems"]) + [r.reason for r in results if r.status == "bad"]
     if problems:
         raise session_error(session, problems)
+    if crosswalk_file is not None:
+        added = append_rows(crosswalk_file, session, {r.crosswalk for r in results if r.crosswalk})
+        log.info("%s: %d new row(s) in the crosswalk", session, added)
+        for result in results:
+            result.crosswalk = None  # identifying: never into the results file
     return results
 
 
@@ -121,32 +134,25 @@ def results_to_json(results: list[FileResult]) -> list[dict]:
     return [asdict(r) for r in results]
 
 
-def move_into_place(staged_dir: Path, final_dir: Path) -> None:
-    """Make the verified folder appear under its final name in one step (a rename)."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(staged_dir, final_dir)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        # Scratch on another file system: copy beside the target, then rename.
-        partial = final_dir.with_name(f".{final_dir.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(staged_dir, partial)
-        os.rename(partial, final_dir)
-        shutil.rmtree(staged_dir)
-
-
 def publish_verified(
-    staged: dict, results: list[dict], staged_dir: Path, final_dir: Path, report_path: Path, workers: int, session: str
+    staged: dict,
+    results: list[dict],
+    staged_dir: Path,
+    final: Path,
+    report_path: Path,
+    session: str,
+    settings: dict,
 ) -> dict:
-    """Verify the staged output; if every check passes, move it into place and write the report."""
-    checks = verify_session(staged, results, staged_dir, workers)
-    report = session_report(session, staged, results, checks)
+    """Gather the checks; if every one passed, put the session in place (folder or zip) and write the report."""
+    checks = verify_session(staged, results, staged_dir)
+    report = session_report(session, staged, results, checks, settings)
     if report["verification"] != "pass":
         failures = [f"[{name}] {item}" for name, check in checks.items() for item in check["failures"]]
         raise session_error(session, failures, "verification failure(s)")
     log.info("%s: every check passed: %s", session, ", ".join(checks))
-    move_into_place(staged_dir, final_dir)
+    if final.suffix == ".zip":
+        write_zip(staged_dir, [r["relpath"] for r in results if r["status"] == "written"], final)
+    else:
+        move_into_place(staged_dir, final)
     write_json(report_path, report)
     return report

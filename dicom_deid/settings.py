@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
+
+from dicom_deid import tags
+
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
@@ -22,8 +26,24 @@ def path_problems(config: dict) -> list[str]:
             problems.append(f"{key} {config[key]} must not be, contain or lie inside input_dir")
     if _inside(Path(config["work_dir"]).resolve(), output_dir):
         problems.append(f"work_dir {config['work_dir']} must not lie inside output_dir")
-    key_file = Path(config["key_file"]).resolve()
-    for key in ("output_dir", "input_dir", "log_dir"):
-        if _inside(key_file, Path(config[key]).resolve()):
-            problems.append(f"key_file {config['key_file']} must not lie inside {key}")
+    for secret in ("key_file", "crosswalk_file"):
+        if not config.get(secret):
+            continue
+        path = Path(config[secret]).resolve()
+        for key in ("output_dir", "input_dir", "log_dir"):
+            if _inside(path, Path(config[key]).resolve()):
+                problems.append(f"{secret} {config[secret]} must not lie inside {key}")
+    return problems
+
+
+def keep_problems(config: dict) -> list[str]:
+    """Keep-list entries that are no DICOM keyword, or that identify the patient without the override."""
+    problems = []
+    for keyword in config["keep"]:
+        if keyword not in pydicom.datadict.keyword_dict:
+            problems.append(f"keep: {keyword} is not a DICOM attribute keyword")
+        elif keyword in tags.KEEP_NEEDS_OVERRIDE and not config["allow_keep_identifying"]:
+            problems.append(
+                f"keep: {keyword} identifies the patient; set allow_keep_identifying: true to keep it anyway"
+            )
     return problems

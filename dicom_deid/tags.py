@@ -38,3 +38,9 @@ ALSO_SCANNED = (
 )
 
 SCANNED = REPLACED + REMOVED + ALSO_SCANNED
+
+# What InstitutionalDepartmentName becomes: dicognito's RADIOLOGY, or IMAGING where it already was RADIOLOGY.
+DEPARTMENT_PSEUDONYMS = ("RADIOLOGY", "IMAGING")
+
+# May be kept (config `keep`) only with `allow_keep_identifying: true`: they identify the patient directly.
+KEEP_NEEDS_OVERRIDE = (*REMOVED, "PatientID")

@@ -1,4 +1,4 @@
-# Anonymize every staged file with dicognito and strip the removed tags, into scratch.
+# Anonymize every staged file with dicognito, strip the removed tags, and check each file as written.
 rule anonymize_session:
     input:
         staged=f"{SESSION_WORK}/staged.json",
@@ -9,6 +9,10 @@ rule anonymize_session:
         results=temp(f"{SESSION_WORK}/results.json"),
     params:
         session=lambda w: session_of(w).name,
+        keep=config["keep"],
+        private_tags=config["private_tags"],
+        patient_name=patient_name,
+        crosswalk_file=config["crosswalk_file"],
     log:
         f"{LOGS}/anonymize_session/{SESSION_LOG}",
     group:

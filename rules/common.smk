@@ -4,10 +4,10 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from dicom_deid.keyfile import ensure_key
-from dicom_deid.layout import REPORTS, discover, session_output_dir
-from dicom_deid.settings import path_problems
+from dicom_deid.layout import REPORTS, data2bids_label, discover, session_output_dir, session_output_zip
+from dicom_deid.settings import keep_problems, path_problems
 
-problems = path_problems(config)
+problems = path_problems(config) + keep_problems(config)
 if problems:
     raise WorkflowError("Configuration error:\n  " + "\n  ".join(problems))
 
@@ -20,6 +20,13 @@ REPORTS_DIR = f"{OUTPUT}/{REPORTS}"
 SUMMARY = f"{REPORTS_DIR}/summary.tsv"
 SESSION_WORK = f"{WORK}/{{subject}}/{{subject}}_{{ses}}"
 SESSION_LOG = "{subject}_{ses}.log"
+DATA2BIDS = config["output_layout"] == "data2bids"
+# What one session becomes in the output: a folder, or data2bids' zip.
+SESSION_OUTPUT = (
+    str(session_output_zip(OUTPUT, "{subject}", "{ses}"))
+    if DATA2BIDS
+    else directory(str(session_output_dir(OUTPUT, "{subject}", "{ses}")))
+)
 
 found = discover(INPUT, config["subjects"])
 for warning in found.warnings:
@@ -42,7 +49,17 @@ def session_of(wildcards):
 
 
 def all_session_outputs():
-    return [str(session_output_dir(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]
+    output_path = session_output_zip if DATA2BIDS else session_output_dir
+    return [str(output_path(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]
+
+
+def patient_name(wildcards):
+    """data2bids sets PatientName to the session label; the mirrored layout keeps dicognito's fake name."""
+    return data2bids_label(wildcards.subject, wildcards.ses) if DATA2BIDS else ""
+
+
+# The options that shape the output, recorded in each report (the key never is).
+SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "private_tags")}
 
 
 def all_session_reports():

@@ -1,4 +1,4 @@
-# Verify the staged output against the input; only a clean session is moved into the output.
+# Gather the per-file checks, check the session as a whole; only a clean session enters the output.
 rule verify_session:
     input:
         staged=f"{SESSION_WORK}/staged.json",
@@ -6,18 +6,18 @@ rule verify_session:
         anonymized=f"{SESSION_WORK}/anonymized",
         results=f"{SESSION_WORK}/results.json",
     output:
-        session=directory(f"{OUTPUT}/{{subject}}/imaging/{{subject}}_{{ses}}"),
+        session=SESSION_OUTPUT,
         report=f"{REPORTS_DIR}/{{subject}}/{{subject}}_{{ses}}.json",
     params:
         session=lambda w: session_of(w).name,
+        settings=SETTINGS,
     log:
         f"{LOGS}/verify_session/{SESSION_LOG}",
     group:
         "session"
-    threads: config["threads"]
     resources:
-        mem_mb=session_mem_mb,
         runtime=session_runtime,
+        disk_mb=session_disk_mb,
     conda:
         "../environment.yml"
     script:

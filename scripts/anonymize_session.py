@@ -1,17 +1,24 @@
-"""Snakemake script: anonymize one session's staged files into scratch."""
+"""Snakemake script: anonymize and check one session's staged files, into scratch."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import json
 from pathlib import Path
 
+from dicom_deid.anonymize import Policy
 from dicom_deid.job import run_job
 from dicom_deid.keyfile import read_seed
 from dicom_deid.session import anonymize_sources, results_to_json, write_json
 
 
-def main(staged_path: Path, key_file: Path, out_dir: Path, results_path: Path, workers: int, session: str) -> None:
-    staged = json.loads(staged_path.read_text())
-    results = anonymize_sources(staged, out_dir, read_seed(key_file), workers, session)
+def main(staged_path, key_file, out_dir, results_path, workers, session, options) -> None:
+    policy = Policy(
+        seed=read_seed(key_file),
+        keep=tuple(options.keep),
+        private_tags=options.private_tags,
+        patient_name=options.patient_name or None,
+    )
+    crosswalk = Path(options.crosswalk_file) if options.crosswalk_file else None
+    results = anonymize_sources(json.loads(staged_path.read_text()), out_dir, policy, workers, session, crosswalk)
     write_json(results_path, results_to_json(results))
 
 
@@ -26,4 +33,5 @@ if __name__ == "__main__":
         Path(smk.output.results),
         smk.threads,
         smk.params.session,
+        smk.params,
     )

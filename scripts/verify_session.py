@@ -1,4 +1,4 @@
-"""Snakemake script: verify a session's staged output, then move it into the output folder."""
+"""Snakemake script: gather a session's checks, then move it into the output (folder or zip)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import json
@@ -8,9 +8,9 @@ from dicom_deid.job import run_job
 from dicom_deid.session import publish_verified
 
 
-def main(staged: Path, results: Path, anonymized: Path, session_out: Path, report: Path, workers: int, session: str):
+def main(staged: Path, results: Path, anonymized: Path, final: Path, report: Path, session: str, settings: dict):
     publish_verified(
-        json.loads(staged.read_text()), json.loads(results.read_text()), anonymized, session_out, report, workers, session
+        json.loads(staged.read_text()), json.loads(results.read_text()), anonymized, final, report, session, settings
     )
 
 
@@ -24,6 +24,6 @@ if __name__ == "__main__":
         Path(smk.input.anonymized),
         Path(smk.output.session),
         Path(smk.output.report),
-        smk.threads,
         smk.params.session,
+        dict(smk.params.settings),
     )

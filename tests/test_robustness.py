@@ -37,11 +37,22 @@ def _wait_for(condition, timeout=60.0) -> None:
         time.sleep(0.01)
 
 
+def _build_slow_tree(root: Path):
+    """The example tree plus 300 more files in one session, so its jobs last long enough to be killed."""
+    tree = build_example_tree(root)
+    session = tree.session_dir(S1, f"{S1}_01")
+    (session / "bulk").mkdir()
+    for number in range(300):
+        shutil.copy(session / "anat" / "t1" / "IM_0001.dcm", session / "bulk" / f"IM{number:04d}.dcm")
+    tree.expected_dicoms[(S1, f"{S1}_01")] += [f"bulk/IM{number:04d}.dcm" for number in range(300)]
+    return tree
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A clean run, and its key, to compare crashed-then-resumed runs against."""
     workdir = tmp_path_factory.mktemp("reference")
-    tree = build_example_tree(workdir / "input")
+    tree = _build_slow_tree(workdir / "input")
     run_snakemake(workdir)
     return workdir, tree
 
@@ -58,7 +69,7 @@ def _same_output_as(reference_dir: Path, workdir: Path, tree) -> None:
 
 def _fresh_copy(reference, tmp_path) -> tuple[Path, object]:
     reference_dir, _ = reference
-    tree = build_example_tree(tmp_path / "input")
+    tree = _build_slow_tree(tmp_path / "input")
     (tmp_path / "keys").mkdir()
     shutil.copy2(reference_dir / "keys" / "deid.key", tmp_path / "keys" / "deid.key")
     return tmp_path, tree
@@ -83,16 +94,16 @@ def test_kill_9_of_snakemake_then_rerun_gives_complete_correct_output(reference,
 def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference, tmp_path):
     workdir, tree = _fresh_copy(reference, tmp_path)
     process = _start(workdir)
-    victim = None
+    victims: list[int] = []
 
     def anonymize_job_running():
-        nonlocal victim
-        found = subprocess.run(["pgrep", "-f", "anonymize_session.py"], capture_output=True, text=True).stdout.split()
-        victim = int(found[0]) if found else None
-        return victim is not None
+        found = subprocess.run(["pgrep", "-f", "python.*anonymize_session.py"], capture_output=True, text=True)
+        victims[:] = [int(pid) for pid in found.stdout.split()]
+        return bool(victims) and any((workdir / "work").glob(f"{S1}/{S1}_01/anonymized/bulk/*"))
 
     _wait_for(anonymize_job_running)
-    os.kill(victim, signal.SIGKILL)
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
     assert process.wait(timeout=120) != 0
     run_snakemake(workdir)
     _same_output_as(reference[0], workdir, tree)

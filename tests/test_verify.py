@@ -12,7 +12,7 @@ from pydicom.sequence import Sequence
 
 from dicom_deid.anonymize import SessionAnonymizer
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.verify import CHECKS, check_file, verify_session
+from dicom_deid.verify import CHECKS, FILE_CHECKS, check_file, verify_session
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -29,6 +29,10 @@ def pair(tmp_path) -> tuple[Path, Path]:
     output = tmp_path / "out" / "IM1.dcm"
     assert SessionAnonymizer(SEED).process_file(source, output, "IM1.dcm").status == "written"
     return source, output
+
+
+def no_failures() -> dict[str, list[str]]:
+    return {name: [] for name in FILE_CHECKS}
 
 
 def tamper(output: Path, change) -> None:
@@ -103,9 +107,9 @@ def test_unreadable_output_is_found(pair):
 def test_session_level_counts_missing_and_extra_files(pair, tmp_path):
     source, output = pair
     staged = {"sources": [["IM1.dcm", str(source)], ["IM2.dcm", str(source)]], "problems": []}
-    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}}]
+    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": no_failures()}]
     (output.parent / "stray.dcm").write_bytes(output.read_bytes())
-    checks = verify_session(staged, results, output.parent, workers=1)
+    checks = verify_session(staged, results, output.parent)
     assert list(checks) == list(CHECKS)
     failures = checks["every_instance_once"]["failures"]
     assert "IM2.dcm: input file has no outcome" in failures
@@ -115,10 +119,28 @@ def test_session_level_counts_missing_and_extra_files(pair, tmp_path):
 def test_dicom_instance_wrongly_skipped_is_found(pair):
     source, output = pair
     staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
-    results = [{"relpath": "IM1.dcm", "status": "skipped", "reason": "IM1.dcm: not DICOM", "repaired": {}}]
+    results = [{"relpath": "IM1.dcm", "status": "skipped", "reason": "IM1.dcm: not DICOM", "repaired": {}, "failures": {}}]
     output.unlink()
-    checks = verify_session(staged, results, output.parent, workers=1)
+    checks = verify_session(staged, results, output.parent)
     assert checks["every_instance_once"]["failures"] == ["IM1.dcm: a DICOM instance was left out"]
+
+
+def test_written_file_without_its_checks_is_found(pair):
+    source, output = pair
+    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
+    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": {}}]
+    checks = verify_session(staged, results, output.parent)
+    assert checks["every_instance_once"]["failures"] == ["IM1.dcm: was not checked"]
+
+
+def test_per_file_failures_fail_the_session(pair):
+    source, output = pair
+    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
+    failures = {**no_failures(), "pixel_data_unchanged": ["IM1.dcm: pixel data changed"]}
+    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": failures}]
+    checks = verify_session(staged, results, output.parent)
+    assert checks["pixel_data_unchanged"] == {"result": "fail", "failures": ["IM1.dcm: pixel data changed"]}
+    assert all(check["result"] == "pass" for name, check in checks.items() if name != "pixel_data_unchanged")
 
 
 def test_failure_messages_quote_no_value(pair):
