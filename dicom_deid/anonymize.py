@@ -269,7 +269,8 @@ class SessionAnonymizer:
             dataset.save_as(partial, enforce_file_format=True)
         except (AttributeError, ValueError, TypeError) as error:  # not OSError: a full disk must stop the job
             partial.unlink(missing_ok=True)
-            return FileResult(relpath, "bad", f"{relpath}: cannot be written as DICOM ({type(error).__name__})")
+            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
+            return FileResult(relpath, "bad", f"{relpath}: {reason}")
         os.replace(partial, target)
         result = FileResult(relpath, "written", repaired=repaired)
         result.failures = check_output(facts, target, relpath, self.policy)

@@ -8,10 +8,12 @@ share the same size and count budget.
 
 from __future__ import annotations
 
+import lzma
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -56,36 +58,68 @@ def _safe_member_path(archive: str, name: str) -> PurePosixPath:
     return path
 
 
-def _charge(archive: str, budget: Budget, limits: Limits, size: int, archive_bytes: int) -> None:
+def _charge(archive: str, budget: Budget, limits: Limits, size: int, own_bytes: int, archive_bytes: int) -> None:
+    """Count one member against the budget shared by nested archives.
+
+    The ratio compares `own_bytes` (what this archive alone unpacks, `size` included) with this archive's size:
+    the shared total also holds the bytes of the archives around it.
+    """
     budget.members += 1
     budget.total_bytes += size
     if budget.members > limits.max_members:
         raise ArchiveError(f"{archive}: more than {limits.max_members} members (max_members)")
     if budget.total_bytes > limits.max_total_bytes:
         raise ArchiveError(f"{archive}: unpacks to more than {limits.max_total_bytes} bytes (max_total_gb)")
-    if budget.total_bytes > limits.max_ratio * max(archive_bytes, 1) and budget.total_bytes > 1024**2:
+    if own_bytes > limits.max_ratio * max(archive_bytes, 1) and own_bytes > 1024**2:
         raise ArchiveError(f"{archive}: compression ratio above {limits.max_ratio} (max_ratio), an archive bomb?")
+
+
+def _refuse_existing(label: str, dest: Path, path: PurePosixPath, name: str) -> None:
+    # A nested archive unpacks into a folder its outer archive may fill too; never replace a file silently.
+    if (dest / path).exists():
+        raise ArchiveError(f"{label}: member {name!r} appears twice or would replace an unpacked file")
 
 
 def _tar_members(label: str, tar: tarfile.TarFile, budget: Budget, limits: Limits, size: int):
     members = []
-    for member in tar.getmembers():
+    own_bytes = 0
+    for member in tar:  # iterating, not getmembers(), stops a huge member list at max_members
+        if member.isdir() and not PurePosixPath(member.name).parts:
+            continue  # "./", the archive's own root, as `tar -C folder -c .` writes it
         path = _safe_member_path(label, member.name)
         if member.issym() or member.islnk():
             raise ArchiveError(f"{label}: member {member.name!r} is a link")
         if not (member.isreg() or member.isdir()):
             raise ArchiveError(f"{label}: member {member.name!r} is a device, fifo or other special file")
-        _charge(label, budget, limits, member.size, size)
+        own_bytes += member.size
+        _charge(label, budget, limits, member.size, own_bytes, size)
         members.append((path, member))
     return members
+
+
+def _check_tar_complete(label: str, tar: tarfile.TarFile) -> None:
+    """Refuse a cut or damaged tar before anything is written.
+
+    tarfile ends its member list quietly at a missing, cut or damaged header, so the members after it would be
+    lost unnoticed; a whole archive has its end-of-archive zero block where the list ended. gzip and bzip2
+    verify their checksum only at the end of the stream, which reading the headers need not reach.
+    """
+    tar.fileobj.seek(tar.offset)
+    if tar.fileobj.read(tarfile.BLOCKSIZE) != bytes(tarfile.BLOCKSIZE):
+        raise ArchiveError(f"{label}: corrupt or truncated archive (no end-of-archive block after the last member)")
+    while tar.fileobj.read(1024**2):
+        pass
 
 
 def _unpack_tar(archive: Path, label: str, dest: Path, budget: Budget, limits: Limits) -> list[PurePosixPath]:
     with tarfile.open(archive) as tar:
         members = _tar_members(label, tar, budget, limits, archive.stat().st_size)
+        _check_tar_complete(label, tar)
         files = [(path, member) for path, member in members if member.isreg()]
         if len({path for path, _ in files}) < len(files):
             raise ArchiveError(f"{label}: a member name appears twice")
+        for path, member in files:
+            _refuse_existing(label, dest, path, member.name)
         # Every member was checked above; the 'data' filter is a second fence of the standard library's.
         tar.extractall(dest, members=[member for _, member in files], filter="data")
         return [path for path, _ in files]
@@ -95,6 +129,7 @@ def _unpack_zip(archive: Path, label: str, dest: Path, budget: Budget, limits: L
     size = archive.stat().st_size
     with zipfile.ZipFile(archive) as zf:
         infos = []
+        own_bytes = 0
         for info in zf.infolist():
             path = _safe_member_path(label, info.filename.replace("\\", "/"))
             file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
@@ -104,15 +139,15 @@ def _unpack_zip(archive: Path, label: str, dest: Path, budget: Budget, limits: L
                 raise ArchiveError(f"{label}: member {info.filename!r} is a device, fifo or other special file")
             if info.flag_bits & 0x1:
                 raise ArchiveError(f"{label}: member {info.filename!r} is encrypted")
-            _charge(label, budget, limits, info.file_size, size)
+            own_bytes += info.file_size
+            _charge(label, budget, limits, info.file_size, own_bytes, size)
             infos.append((path, info))
         written = []
         for path, info in infos:
             if info.is_dir():
                 continue
+            _refuse_existing(label, dest, path, info.filename)
             target = dest / path
-            if target.exists():
-                raise ArchiveError(f"{label}: member {info.filename!r} appears twice")
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as source, open(target, "wb") as out:
                 # zipfile stops at the declared size and checks the CRC, so a lying header fails here.
@@ -138,7 +173,17 @@ def unpack_archive(
             members = _unpack_tar(archive, label, dest, budget, limits)
     except ArchiveError:
         raise
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError) as error:
+    # zlib and lzma raise their own errors on damaged compressed data; RuntimeError covers NotImplementedError.
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as error:
         raise ArchiveError(f"{label}: corrupt or truncated archive ({type(error).__name__}: {error})") from None
 
     files = []
@@ -150,9 +195,7 @@ def unpack_archive(
         if depth >= limits.max_depth:
             raise ArchiveError(f"{label}: holds archives nested deeper than {limits.max_depth} levels (max_depth)")
         inner_rel = archive_destination(member.as_posix())
-        inner = unpack_archive(
-            member_path, f"{label}!{member.as_posix()}", dest / inner_rel, limits, budget, depth + 1
-        )
+        inner = unpack_archive(member_path, f"{label}!{member.as_posix()}", dest / inner_rel, limits, budget, depth + 1)
         member_path.unlink()
         files += [f"{inner_rel}/{name}" for name in inner]
     return files

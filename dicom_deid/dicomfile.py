@@ -5,10 +5,12 @@ Reasons never quote a value from the file, so they are safe to write to reports.
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import get_expected_length
@@ -23,6 +25,10 @@ from pydicom.uid import (
 # A file with one of these endings must be DICOM: failing to read it is an error, not a skip.
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+# pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
+# sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.
+_EOF_WARNING = "End of file reached before delimiter"
 
 
 class NotDicom(Exception):
@@ -39,54 +45,109 @@ class DicomDir(Exception):
 
 def _looks_like_dataset(ds: pydicom.Dataset) -> bool:
     """A file read with force=True is accepted only when it parses as a plausible dataset."""
-    tags = [tag for tag in ds.keys() if not tag.is_private]
+    tags = [tag for tag in ds.keys() if not tag.is_private]  # noqa: SIM118 - iterating a Dataset parses values
     if len(tags) < 3:
         return False
-    known = sum(1 for tag in tags if pydicom.datadict.dictionary_has_tag(tag))
+    # Group lengths (gggg,0000) are retired and absent from the dictionary, yet old files are full of them.
+    known = sum(1 for tag in tags if tag.element == 0 or pydicom.datadict.dictionary_has_tag(tag))
     return known / len(tags) >= 0.9 and "SOPInstanceUID" in ds
+
+
+def _syntax_read_with(ds: pydicom.Dataset) -> UID:
+    implicit, little = ds.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def _add_file_meta(ds: pydicom.Dataset) -> None:
     """Give a dataset read without file meta the meta dicognito and a standard writer need."""
-    implicit, little = ds.original_encoding
-    if implicit:
-        syntax = ImplicitVRLittleEndian
-    else:
-        syntax = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID = syntax
+    meta.TransferSyntaxUID = _syntax_read_with(ds)
     meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", UID("1.2.840.10008.5.1.4.1.1.7"))
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta = meta
 
 
+def _short_value(ds: pydicom.Dataset, label: str) -> str | None:
+    """The reason when a value holds fewer bytes than its length says, else None.
+
+    pydicom stops without a word when the file ends inside a value of defined length and keeps the short value.
+    Only the element read last can be short; a nested one makes its enclosing sequence's value short.
+    """
+    for elements in (ds.file_meta, ds):
+        for tag in elements.keys():  # noqa: SIM118 - iterating a Dataset parses values; keys() does not
+            raw = elements.get_item(tag)
+            if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and raw.value is not None:
+                if len(raw.value) < raw.length and tag == 0x7FE00010:
+                    return f"{label}: pixel data is truncated ({len(raw.value)} of {raw.length} bytes)"
+                if len(raw.value) < raw.length:
+                    return f"{label}: file is truncated (it ends inside a data element)"
+    return None
+
+
+def _items_fit(data: bytes) -> bool:
+    """True when encapsulated pixel data is a run of whole items: offset table, then at least one fragment.
+
+    pydicom's own fragment reader returns a short last fragment instead of failing, so lengths are checked here.
+    """
+    offset = items = 0
+    while offset < len(data):
+        if offset + 8 > len(data):
+            return False
+        group, element, length = struct.unpack_from("<HHL", data, offset)
+        if (group, element) != (0xFFFE, 0xE000) or offset + 8 + length > len(data):
+            return False
+        offset += 8 + length
+        items += 1
+    return items >= 2
+
+
 def _check_pixel_data(ds: pydicom.Dataset, label: str) -> None:
-    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        # An image whose pixel data went missing: the file was cut between elements.
+        if "Rows" in ds and "Columns" in ds:
+            raise BadDicom(f"{label}: image attributes (Rows, Columns) but no pixel data; truncated?")
+        return
     if "PixelData" not in ds:
         return
     data = ds.PixelData
+    syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is not None and UID(syntax).is_encapsulated:
-        try:
-            frames = list(pydicom.encaps.generate_fragments(data))
-        except Exception as error:
-            raise BadDicom(f"{label}: encapsulated pixel data is corrupt ({type(error).__name__})") from None
-        if not frames or sum(len(f) for f in frames) + 8 * len(frames) > len(data) + 8:
-            raise BadDicom(f"{label}: encapsulated pixel data is truncated")
+        if not _items_fit(data):
+            raise BadDicom(f"{label}: encapsulated pixel data is truncated or corrupt")
         return
     try:
         expected = get_expected_length(ds, unit="bytes")
-    except Exception:
-        return  # missing Rows/Columns etc.: nothing to compare against; kept as it is
+    except Exception:  # noqa: BLE001 - missing Rows/Columns etc.: nothing to compare against; kept as it is
+        return
+    if not isinstance(expected, int):
+        # An invalid value (e.g. NumberOfFrames "1A") makes pydicom compute a string, not a length.
+        raise BadDicom(f"{label}: invalid image attributes, pixel data length cannot be checked")
     if len(data) < expected:
         raise BadDicom(f"{label}: pixel data is truncated ({len(data)} of {expected} bytes)")
+
+
+def _check_dataset(ds: pydicom.Dataset, label: str, truncated: str | None, warned: list[str]) -> None:
+    """Raise DicomDir or BadDicom for a dataset that pydicom read but that is no whole instance."""
+    if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
+        raise DicomDir(f"{label}: DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)")
+    if truncated:
+        raise BadDicom(truncated)
+    if any(message.startswith(_EOF_WARNING) for message in warned):
+        raise BadDicom(f"{label}: file is truncated (it ends inside pixel data or a sequence)")
+    if len(ds) == 0:
+        raise BadDicom(f"{label}: no data elements after the file header")
+    _check_pixel_data(ds, label)
 
 
 def read_instance(path: Path, label: str) -> pydicom.Dataset:
     """Read a whole file as a DICOM instance, or raise NotDicom, DicomDir or BadDicom naming `label`."""
     must_be_dicom = path.suffix.lower() in DICOM_SUFFIXES
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom warns with values from the file; keep them out of logs
+    # Recorded, never shown: pydicom's warnings quote values from the file, and one of them means truncation.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             try:
                 ds = pydicom.dcmread(path)
             except InvalidDicomError:
@@ -94,19 +155,26 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
                 if not _looks_like_dataset(ds):
                     raise
                 _add_file_meta(ds)
+            if "TransferSyntaxUID" not in ds.file_meta:
+                # A header without it (pydicom guessed the encoding); dicognito and every writer need it.
+                ds.file_meta.TransferSyntaxUID = _syntax_read_with(ds)
+            truncated = _short_value(ds, label)  # before any value is parsed: parsing drops the length read
             ds.PixelData if "PixelData" in ds else None  # noqa: B018 - parse it now to catch truncation
-    except InvalidDicomError:
-        if must_be_dicom:
-            raise BadDicom(f"{label}: not a readable DICOM file (no DICOM header or dataset)") from None
-        raise NotDicom(f"{label}: not DICOM") from None
-    except Exception as error:
-        if not must_be_dicom and not _has_dicm_magic(path):
+        except InvalidDicomError:
+            if must_be_dicom:
+                raise BadDicom(f"{label}: not a readable DICOM file (no DICOM header or dataset)") from None
             raise NotDicom(f"{label}: not DICOM") from None
-        raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
+        except Exception as error:  # noqa: BLE001 - pydicom fails in many ways on damaged files
+            if not must_be_dicom and not _has_dicm_magic(path):
+                raise NotDicom(f"{label}: not DICOM") from None
+            raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
 
-    if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
-        raise DicomDir(f"{label}: DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)")
-    _check_pixel_data(ds, label)
+        try:
+            _check_dataset(ds, label, truncated, [str(warning.message) for warning in caught])
+        except (BadDicom, DicomDir):
+            raise
+        except Exception as error:  # noqa: BLE001 - a damaged value met while checking, e.g. a bad TransferSyntaxUID
+            raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
     return ds
 
 
