@@ -22,7 +22,8 @@ demo: venv
 		work_dir=demo/work log_dir=demo/logs key_file=demo/keys/deid.key
 	@echo
 	@echo "De-identified sessions: demo/output/<SUBJECT>/imaging/<SUBJECT>_<SES>/"
-	@echo "Reports:                demo/output/reports/ (summary.tsv, one JSON per session)"
+	@echo "Reports:                demo/output/reports/report.html (open in a browser), summary.tsv,"
+	@echo "                        and one JSON per session"
 	@cat demo/output/reports/summary.tsv
 
 # Lint needs an input folder to parse the workflow; an empty one has no sessions, which is fine.

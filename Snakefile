@@ -27,4 +27,5 @@ rule all:
     input:
         sessions=all_session_outputs(),
         summary=SUMMARY,
+        html=HTML_REPORT,
     default_target: True

@@ -18,6 +18,7 @@ LOGS = config["log_dir"]
 KEY = config["key_file"]
 REPORTS_DIR = f"{OUTPUT}/{REPORTS}"
 SUMMARY = f"{REPORTS_DIR}/summary.tsv"
+HTML_REPORT = f"{REPORTS_DIR}/report.html"
 SESSION_WORK = f"{WORK}/{{subject}}/{{subject}}_{{ses}}"
 SESSION_LOG = "{subject}_{ses}.log"
 DATA2BIDS = config["output_layout"] == "data2bids"

@@ -1,4 +1,4 @@
-# One row per session, from the session reports.
+# One row per session, and a page a person reads, both from the session reports.
 rule dataset_summary:
     input:
         reports=all_session_reports(),
@@ -10,3 +10,18 @@ rule dataset_summary:
         "../environment.yml"
     script:
         "../scripts/dataset_summary.py"
+
+
+rule html_report:
+    input:
+        reports=all_session_reports(),
+    output:
+        html=HTML_REPORT,
+    params:
+        config=config,
+    log:
+        f"{LOGS}/html_report.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/html_report.py"
