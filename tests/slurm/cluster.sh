@@ -23,6 +23,12 @@
 #     (/var/spool/slurmctld etc. are not created by the packages).
 #   * slurmctld is started with -c (clean state) so an earlier run's node/job state
 #     (e.g. node DOWN) never leaks into the next test run.
+#   * sinfo retries ~9 s when no controller runs: probe with `scontrol ping` first.
+#   * killed daemons linger as zombies (this machine's pid 1 reaps late): liveness
+#     checks read /proc/PID/stat and ignore state Z.
+#   * Debian's default MailProg (/bin/mail) is missing: MailProg=/bin/true.
+#   * the packages' .debs bring no libpmix (no recommends): slurmd/slurmctld log
+#     "can not load PMIx library" errors at start; harmless with MpiDefault=none.
 set -euo pipefail
 
 STATE_DIR="${DEID_SLURM_STATE:-/tmp/deid-slurm}"
@@ -47,22 +53,38 @@ have_binaries() {
 # Node state(s) as sinfo reports them, empty if sinfo does not answer (bounded).
 node_states() {
     command -v sinfo >/dev/null 2>&1 || return 0
+    # sinfo retries for ~9 s when no controller answers; `scontrol ping` fails at once
+    local ping
+    ping="$(timeout 3 scontrol ping 2>/dev/null || true)"
+    [[ "$ping" == *"is UP"* ]] || return 0
     timeout 5 sinfo -h -o '%t' 2>/dev/null | sort -u | tr '\n' ' ' || true
 }
 
-# A node that can take work: idle, mix or alloc (possibly with a '*'/'~' suffix = not responding).
+# A node that can take work: idle, mix, alloc or comp; a '*' suffix (= not responding) does not count.
 sinfo_responsive() {
     local s
     s="$(node_states)"
     [[ "$s" =~ (^|[[:space:]])(idle|mix|alloc|comp)([[:space:]]|$) ]]
 }
 
-# pid alive and its command name is the expected one (guards against recycled pids)
+# pid alive (not a zombie: killed daemons are reparented to an init that may reap
+# late) and its command name is the expected one (guards against recycled pids)
 pid_is() {
-    local name="$1" pid="$2" comm
-    [[ -r "/proc/$pid/comm" ]] || return 1
+    local name="$1" pid="$2" comm stat
+    [[ -n "$pid" && -r "/proc/$pid/comm" ]] || return 1
     comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
-    [[ "$comm" == "$name" ]]
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null || true)"
+    stat="${stat##*) }" # fields after "pid (comm) "; the first is the state
+    [[ "$comm" == "$name" && -n "$stat" && "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+}
+
+# some live (non-zombie) process has this exact command name
+any_live() {
+    local p
+    for p in $(pgrep -x "$1" 2>/dev/null || true); do
+        pid_is "$1" "$p" && return 0
+    done
+    return 1
 }
 
 recorded_alive() {
@@ -91,10 +113,10 @@ install_packages() {
     local t0=$SECONDS
     export DEBIAN_FRONTEND=noninteractive
     timeout 600 apt-get update -qq >"$STATE_DIR/log/apt.log" 2>&1 ||
-        { tail -20 "$STATE_DIR/log/apt.log" >&2; die "apt-get update failed"; }
+        { tail -n 20 "$STATE_DIR/log/apt.log" >&2; die "apt-get update failed"; }
     timeout 900 apt-get install -y -qq --no-install-recommends \
         slurm-wlm slurmctld slurmd slurm-client munge >>"$STATE_DIR/log/apt.log" 2>&1 ||
-        { tail -20 "$STATE_DIR/log/apt.log" >&2; die "apt-get install failed"; }
+        { tail -n 20 "$STATE_DIR/log/apt.log" >&2; die "apt-get install failed"; }
     have_binaries || die "packages installed but binaries still missing"
     log "packages installed in $((SECONDS - t0)) s"
 }
@@ -122,7 +144,7 @@ start_munged() {
         return 0
     fi
     # a stale socket/pid left by a killed munged makes the new one refuse to start
-    if ! pgrep -x munged >/dev/null 2>&1; then
+    if ! any_live munged; then
         rm -f /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock /run/munge/munged.pid
     fi
     log "starting munged as user munge"
@@ -137,8 +159,8 @@ start_munged() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
-    tail -20 "$STATE_DIR/log/munged.out" >&2 || true
-    tail -20 /var/log/munge/munged.log >&2 2>/dev/null || true
+    tail -n 20 "$STATE_DIR/log/munged.out" >&2 || true
+    tail -n 20 /var/log/munge/munged.log >&2 2>/dev/null || true
     die "munged did not come up"
 }
 
@@ -167,6 +189,8 @@ SchedulerType=sched/backfill
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
+# Debian default /bin/mail does not exist: logs an error at every start
+MailProg=/bin/true
 # keep finished jobs visible to squeue for 5 min: the snakemake plugin's squeue
 # status check needs MinJobAge >= 3 x slurm-init-seconds-before-status-checks
 MinJobAge=300
@@ -211,7 +235,7 @@ wait_ready() {
         while read -r name pid; do
             [[ -n "${pid:-}" ]] || continue
             if ! pid_is "$name" "$pid"; then
-                tail -20 "$STATE_DIR/log/$name.log" "$STATE_DIR/log/$name.out" >&2 2>/dev/null || true
+                tail -n 20 "$STATE_DIR/log/$name.log" "$STATE_DIR/log/$name.out" >&2 2>/dev/null || true
                 die "$name (pid $pid) died during start-up; logs in $STATE_DIR/log"
             fi
         done <"$PIDS_FILE"
@@ -219,7 +243,7 @@ wait_ready() {
     done
     if [[ ! "$s" =~ (^|[[:space:]])idle([[:space:]]|$) ]]; then
         timeout 5 sinfo -R >&2 2>/dev/null || true
-        tail -20 "$STATE_DIR/log/slurmctld.log" "$STATE_DIR/log/slurmd.log" >&2 2>/dev/null || true
+        tail -n 20 "$STATE_DIR/log/slurmctld.log" "$STATE_DIR/log/slurmd.log" >&2 2>/dev/null || true
         die "node not idle after ${WAIT_S}s (sinfo states: '${s:-no answer}'); logs in $STATE_DIR/log"
     fi
     log "node idle after $((SECONDS - deadline + WAIT_S)) s; checking srun and sbatch"
@@ -269,7 +293,7 @@ cmd_start() {
     # the Debian postinst must not have started daemons behind our back (policy-rc.d)
     local d
     for d in slurmctld slurmd; do
-        if pgrep -x "$d" >/dev/null 2>&1; then
+        if any_live "$d"; then
             die "a $d not started by cluster.sh is running but Slurm does not answer; stop it first"
         fi
     done
@@ -282,7 +306,7 @@ cmd_start() {
     # give the controller a moment so slurmd registers at the first try
     local i
     for ((i = 0; i < 40; i++)); do
-        timeout 3 scontrol ping 2>/dev/null | grep -q 'is UP' && break
+        [[ "$(timeout 3 scontrol ping 2>/dev/null || true)" == *"is UP"* ]] && break
         sleep 0.25
     done
     # the host is not called "localhost": -N makes slurmd act as NodeName=localhost
@@ -306,8 +330,8 @@ cmd_stop() {
         local jobs
         jobs="$(timeout 5 squeue -h -t PENDING,RUNNING,CONFIGURING,COMPLETING -o %A 2>/dev/null || true)"
         if [[ -n "$jobs" ]]; then
-            log "cancelling jobs still on our cluster: $(echo $jobs)"
-            # shellcheck disable=SC2086
+            log "cancelling jobs still on our cluster: $(tr '\n' ' ' <<<"$jobs")"
+            # shellcheck disable=SC2086 # one job id per word
             timeout 10 scancel $jobs 2>/dev/null || true
             local i
             for ((i = 0; i < 20; i++)); do
