@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test test-slurm bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ lint: venv
 
 test: venv lint
 	$(BIN)/python -m pytest
+
+# make test-slurm - the workflow on a single-node Slurm on this machine: starts it unless one answers
+#                   (needs root: apt-get, /etc/slurm), runs the example tree through --profile profiles/slurm
+#                   with the local run's checks, stops only what it started. ~3.5 min.
+test-slurm: venv
+	tests/slurm/run.sh
 
 clean:
 	rm -rf demo .lint .snakemake .pytest_cache

@@ -1,4 +1,10 @@
 # One row per session, and a page a person reads, both from the session reports.
+# Seconds of work: on a cluster they run on the submitting machine instead of waiting in the queue.
+localrules:
+    dataset_summary,
+    html_report,
+
+
 rule dataset_summary:
     input:
         reports=all_session_reports(),
