@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv demo test test-slurm bench lint clean
+.PHONY: venv venv-slurm demo test test-slurm bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -13,6 +13,15 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The same plus the Slurm executor plugin, for cluster runs (see requirements-slurm.txt for why apart).
+venv-slurm: .venv-slurm/.installed
+
+.venv-slurm/.installed: requirements.txt requirements-slurm.txt
+	$(PYTHON) -m venv .venv-slurm
+	.venv-slurm/bin/python -m pip install --quiet --upgrade pip
+	.venv-slurm/bin/python -m pip install --quiet -r requirements-slurm.txt
 	touch $@
 
 demo: venv
@@ -38,8 +47,8 @@ test: venv lint
 # make test-slurm - the workflow on a single-node Slurm on this machine: starts it unless one answers
 #                   (needs root: apt-get, /etc/slurm), runs the example tree through --profile profiles/slurm
 #                   with the local run's checks, stops only what it started. ~3.5 min.
-test-slurm: venv
-	tests/slurm/run.sh
+test-slurm: venv-slurm
+	DEID_SLURM_PYTHON=.venv-slurm/bin/python tests/slurm/run.sh
 
 clean:
-	rm -rf demo .lint .snakemake .pytest_cache
+	rm -rf demo .lint .snakemake .pytest_cache .venv-slurm

@@ -8,10 +8,10 @@ rule anonymize_session:
         anonymized=temp(directory(f"{SESSION_WORK}/anonymized")),
         results=temp(f"{SESSION_WORK}/results.json"),
     params:
-        session=lambda w: session_of(w).name,
+        session=SESSION_NAME,
         keep=config["keep"],
         private_tags=config["private_tags"],
-        patient_name=patient_name,
+        patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
     log:
         f"{LOGS}/anonymize_session/{SESSION_LOG}",
@@ -19,7 +19,7 @@ rule anonymize_session:
         "session"
     threads: config["threads"]
     resources:
-        mem_mb=session_mem_mb,
+        mem_mb=SESSION_MEM_MB,
         runtime=session_runtime,
         disk_mb=session_disk_mb,
     conda:

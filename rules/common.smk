@@ -21,6 +21,8 @@ SUMMARY = f"{REPORTS_DIR}/summary.tsv"
 HTML_REPORT = f"{REPORTS_DIR}/report.html"
 SESSION_WORK = f"{WORK}/{{subject}}/{{subject}}_{{ses}}"
 SESSION_LOG = "{subject}_{ses}.log"
+SESSION_NAME = "{subject}_{ses}"
+SESSION_INPUT = f"{INPUT}/{{subject}}/imaging/{{subject}}_{{ses}}"
 DATA2BIDS = config["output_layout"] == "data2bids"
 # What one session becomes in the output: a folder, or data2bids' zip.
 SESSION_OUTPUT = (
@@ -54,9 +56,8 @@ def all_session_outputs():
     return [str(output_path(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]
 
 
-def patient_name(wildcards):
-    """data2bids sets PatientName to the session label; the mirrored layout keeps dicognito's fake name."""
-    return data2bids_label(wildcards.subject, wildcards.ses) if DATA2BIDS else ""
+# data2bids sets PatientName to the session label; the mirrored layout keeps dicognito's fake name.
+PATIENT_NAME = data2bids_label("{subject}", "{ses}") if DATA2BIDS else ""
 
 
 # The options that shape the output, recorded in each report (the key never is).
@@ -67,13 +68,14 @@ def all_session_reports():
     return [f"{REPORTS_DIR}/{s.subject}/{s.name}.json" for s in SESSIONS.values()]
 
 
-def session_mem_mb(wildcards, threads):
-    # Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB.
-    return 500 + 400 * threads
+# Plain values and patterns where a function is not needed: Snakemake inspects every input function
+# of every job, which at 5,000 sessions costs seconds.
+# Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB.
+SESSION_MEM_MB = 500 + 400 * config["threads"]
 
 
 def session_runtime(wildcards):
-    # Minutes, at a pessimistic 20 files/s, plus start-up.
+    # Minutes, at a pessimistic 20 files/s, plus start-up (for Slurm's time limit).
     return 10 + session_of(wildcards).file_count // 1200
 
 

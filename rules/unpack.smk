@@ -1,7 +1,7 @@
 # Stage a session: unpack its archives into scratch and list every file to de-identify.
 rule unpack_archives:
     input:
-        session=lambda w: session_of(w).path,
+        session=SESSION_INPUT,
     output:
         unpacked=temp(directory(f"{SESSION_WORK}/unpacked")),
         staged=temp(f"{SESSION_WORK}/staged.json"),
@@ -15,7 +15,6 @@ rule unpack_archives:
         "session"
     resources:
         disk_mb=session_disk_mb,
-        runtime=session_runtime,
     conda:
         "../environment.yml"
     script:

@@ -9,15 +9,12 @@ rule verify_session:
         session=SESSION_OUTPUT,
         report=f"{REPORTS_DIR}/{{subject}}/{{subject}}_{{ses}}.json",
     params:
-        session=lambda w: session_of(w).name,
+        session=SESSION_NAME,
         settings=SETTINGS,
     log:
         f"{LOGS}/verify_session/{SESSION_LOG}",
     group:
         "session"
-    resources:
-        runtime=session_runtime,
-        disk_mb=session_disk_mb,
     conda:
         "../environment.yml"
     script:

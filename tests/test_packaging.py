@@ -15,7 +15,9 @@ def pins(lines):
 
 
 def test_environment_yml_pins_match_requirements():
-    requirements = pins((REPO / "requirements.txt").read_text().splitlines())
+    requirements = pins(
+        (REPO / "requirements.txt").read_text().splitlines() + (REPO / "requirements-slurm.txt").read_text().splitlines()
+    )
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     conda_pins = pins(pip_section)
