@@ -44,6 +44,11 @@ lint: venv
 test: venv lint
 	$(BIN)/python -m pytest
 
+# make bench - throughput, memory and DAG scale against dicognito and pydicom, measured in one run
+#              (~4 min; BENCH_ARGS=--quick for a ~1 min smoke run). Table: bench/results/latest.md
+bench: venv
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 # make test-slurm - the workflow on a single-node Slurm on this machine: starts it unless one answers
 #                   (needs root: apt-get, /etc/slurm), runs the example tree through --profile profiles/slurm
 #                   with the local run's checks, stops only what it started. ~3.5 min.

@@ -76,3 +76,13 @@ def sessions_run(log: str, rule: str = "verify_session") -> set[str]:
             values = dict(part.strip().split("=", 1) for part in wildcards.split("wildcards:")[1].split(","))
             found.add(f"{values['subject']}_{values['ses']}")
     return found
+
+
+def planted_values(tree) -> set[bytes]:
+    """Every identifying value the example tree planted (PatientSex, one letter, aside)."""
+    return {
+        value.encode()
+        for identity in tree.identities.values()
+        for keyword, value in identity.values.items()
+        if keyword != "PatientSex"
+    }

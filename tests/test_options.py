@@ -9,20 +9,11 @@ import zipfile
 
 import pydicom
 import pytest
-from helpers import elements, files_below, run_snakemake
+from helpers import elements, files_below, planted_values, run_snakemake
 
 from dicom_deid.example_tree import build_example_tree
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
-
-
-def planted_values(tree) -> set[bytes]:
-    return {
-        value.encode()
-        for identity in tree.identities.values()
-        for keyword, value in identity.values.items()
-        if keyword != "PatientSex"
-    }
 
 
 def test_html_report_is_self_contained_and_holds_no_identifier(tmp_path):

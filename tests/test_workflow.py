@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from helpers import checksums, elements, files_below, output_files, read, run_snakemake, sessions_run
+from helpers import (
+    checksums,
+    elements,
+    files_below,
+    output_files,
+    planted_values,
+    read,
+    run_snakemake,
+    sessions_run,
+)
 
 from dicom_deid import tags
 from dicom_deid.example_tree import ExampleTree, build_example_tree
@@ -45,15 +54,6 @@ def run(tmp_path_factory) -> Run:
     return _run_example(tmp_path_factory.mktemp("example"))
 
 
-def _planted_values(tree: ExampleTree) -> set[bytes]:
-    return {
-        value.encode()
-        for identity in tree.identities.values()
-        for keyword, value in identity.values.items()
-        if keyword != "PatientSex"
-    }
-
-
 def test_output_mirrors_input_and_holds_only_dicom_instances(run):
     for (subject, session), expected in run.tree.expected_dicoms.items():
         assert output_files(run.session_out(subject, session)) == sorted(expected)
@@ -77,7 +77,7 @@ def test_replaced_tags_changed_and_removed_tags_gone_at_every_depth(run):
 
 
 def test_no_planted_identifier_anywhere_under_output_or_in_logs(run):
-    planted = _planted_values(run.tree)
+    planted = planted_values(run.tree)
     key = (run.workdir / "keys" / "deid.key").read_bytes().strip()
     places = [run.output, run.workdir / "logs", run.workdir / ".snakemake" / "log"]
     for path in files_below(*places):

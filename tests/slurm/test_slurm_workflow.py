@@ -32,7 +32,7 @@ if os.environ.get("DEID_SLURM_TESTS") != "1":
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers and test_workflow
 
 import test_workflow as local  # noqa: E402
-from helpers import REPO, checksums, files_below, output_files, sessions_run  # noqa: E402
+from helpers import REPO, checksums, files_below, output_files, planted_values, sessions_run  # noqa: E402
 
 from dicom_deid.example_tree import build_example_tree  # noqa: E402
 from dicom_deid.layout import session_output_dir  # noqa: E402
@@ -207,7 +207,7 @@ def test_no_planted_identifier_or_key_in_slurm_logs(run):
 
 
 def _assert_no_leak_in_slurm_logs(workdir: Path, tree) -> None:
-    planted = local._planted_values(tree)
+    planted = planted_values(tree)
     key = (workdir / "keys" / "deid.key").read_bytes().strip()
     for path in files_below(workdir / ".snakemake" / "slurm_logs"):
         content = path.read_bytes()
