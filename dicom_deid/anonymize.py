@@ -263,7 +263,8 @@ class SessionAnonymizer:
         except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, "bad", f"{relpath}: anonymization failed ({type(error).__name__})")
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        # Named per process, so a leftover worker of a killed job never renames another's half-written file.
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         _complete_file_meta(dataset)
         try:
             dataset.save_as(partial, enforce_file_format=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -69,14 +70,17 @@ def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
 
 _worker: SessionAnonymizer | None = None
 _crosswalk = False
+_parent = 0
 
 
 def _start_worker(policy: Policy, crosswalk: bool) -> None:
-    global _worker, _crosswalk
-    _worker, _crosswalk = SessionAnonymizer(policy), crosswalk
+    global _worker, _crosswalk, _parent
+    _worker, _crosswalk, _parent = SessionAnonymizer(policy), crosswalk, os.getppid()
 
 
 def _anonymize_one(job: tuple[str, str, str]) -> FileResult:
+    if os.getppid() != _parent:  # the job was killed: stop, rather than write into its rerun's folder
+        os._exit(1)
     relpath, source, target = job
     return _worker.process_file(Path(source), Path(target), relpath, crosswalk=_crosswalk)
 
