@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from dicognito.addressanonymizer import AddressAnonymizer
 from dicognito.anonymizer import Anonymizer
 from dicognito.element_anonymizer import ElementAnonymizer
@@ -136,6 +137,11 @@ class DepartmentName(ElementAnonymizer):
         yield "Replace InstitutionalDepartmentName with RADIOLOGY (IMAGING where it was RADIOLOGY)"
 
 
+# VRs a dictionary entry may hold that are a single VR (not "US or SS" and the like).
+_SINGLE_VRS = frozenset(pydicom.valuerep.VR.__members__)
+SPECIFIC_CHARACTER_SET = 0x00080005
+
+
 class SkipUntouched(ElementAnonymizer):
     """Fast path: ends the handler chain for elements that no handler of the chain would change.
 
@@ -180,6 +186,18 @@ class SkipUntouched(ElementAnonymizer):
             and int(data_element.tag) not in self.handled_tags
             and data_element.tag.group != self.MITRA_GROUP
         )
+
+    def untouched_raw(self, tag, raw) -> bool:
+        """True for a still-undecoded element that no handler would change: it need not be decoded at all,
+        and pydicom then writes its original bytes as they are."""
+        if not isinstance(raw, RawDataElement) or int(tag) in self.handled_tags or tag.group == self.MITRA_GROUP:
+            return False
+        if tag == SPECIFIC_CHARACTER_SET:  # decoded, so pydicom knows the encoding of the rest when writing
+            return False
+        # Implicit VR (no VR in the file) and UN are decoded: the writer may need to give them a VR.
+        vr = raw.VR
+        return vr is not None and vr != "UN" and vr not in self.VRS and vr != "SQ" and vr in _SINGLE_VRS
+
 
     def describe_actions(self):
         yield from ()
@@ -229,10 +247,11 @@ class SessionAnonymizer:
         self.anonymizer.add_element_handler(DepartmentName())
         self.anonymizer.add_element_handler(LoneInstitutionAddress(Randomizer(seed)))
         self.anonymizer.add_element_handler(UnwantedElementsStripper(*tags.REMOVED))
+        self.fast_path = None
         if self.policy.fast_path:
-            fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers)
-            if fast_path is not None:
-                self.anonymizer.add_element_handler(fast_path)
+            self.fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers)
+            if self.fast_path is not None:
+                self.anonymizer.add_element_handler(self.fast_path)
         self.anonymizer.add_element_handler(self.date_cleaner)
         for keyword in self.policy.keep:
             self.anonymizer.add_element_handler(ValueKeeper(keyword))
@@ -240,12 +259,31 @@ class SessionAnonymizer:
     def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
         """Anonymize in place; return how many malformed values of each keyword were emptied."""
         self.date_cleaner.emptied.clear()
-        self.anonymizer.anonymize(dataset)
+        if self.fast_path is None:
+            self.anonymizer.anonymize(dataset)
+        else:
+            # dicognito's anonymize(), with a walk that leaves untouched elements undecoded.
+            dataset.file_meta.walk(self.anonymizer._anonymize_element)
+            self._walk(dataset)
+            for updater in self.anonymizer._dataset_updaters:
+                updater(dataset)
         if self.policy.private_tags == "remove":
             dataset.remove_private_tags()
         if self.policy.patient_name is not None:
             dataset.PatientName = self.policy.patient_name
         return dict(self.date_cleaner.emptied)
+
+    def _walk(self, dataset: pydicom.Dataset) -> None:
+        """pydicom's Dataset.walk, minus decoding the elements SkipUntouched says no handler changes."""
+        handle = self.anonymizer._anonymize_element
+        for tag in sorted(dataset.keys()):
+            if self.fast_path.untouched_raw(tag, dataset.get_item(tag)):
+                continue
+            element = dataset[tag]
+            handle(dataset, element)
+            if tag in dataset and element.VR == "SQ":  # a handler may have deleted it
+                for item in element.value:
+                    self._walk(item)
 
     def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
         """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
