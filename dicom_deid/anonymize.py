@@ -180,24 +180,21 @@ class SkipUntouched(ElementAnonymizer):
                 return None  # a handler we do not know: no fast path
         return cls(tags_)
 
+    def _untouched(self, tag, vr: str) -> bool:
+        """No handler of the chain selects this VR or this tag."""
+        return vr not in self.VRS and int(tag) not in self.handled_tags and tag.group != self.MITRA_GROUP
+
     def __call__(self, dataset: pydicom.Dataset, data_element: pydicom.DataElement) -> bool:
-        return (
-            data_element.VR not in self.VRS
-            and int(data_element.tag) not in self.handled_tags
-            and data_element.tag.group != self.MITRA_GROUP
-        )
+        return self._untouched(data_element.tag, data_element.VR)
 
     def untouched_raw(self, tag, raw) -> bool:
         """True for a still-undecoded element that no handler would change: it need not be decoded at all,
         and pydicom then writes its original bytes as they are."""
-        if not isinstance(raw, RawDataElement) or int(tag) in self.handled_tags or tag.group == self.MITRA_GROUP:
-            return False
-        if tag == SPECIFIC_CHARACTER_SET:  # decoded, so pydicom knows the encoding of the rest when writing
-            return False
+        if not isinstance(raw, RawDataElement) or tag == SPECIFIC_CHARACTER_SET:
+            return False  # SpecificCharacterSet is decoded, so pydicom knows the encoding of the rest
         # Implicit VR (no VR in the file) and UN are decoded: the writer may need to give them a VR.
         vr = raw.VR
-        return vr is not None and vr != "UN" and vr not in self.VRS and vr != "SQ" and vr in _SINGLE_VRS
-
+        return vr in _SINGLE_VRS and vr not in ("UN", "SQ") and self._untouched(tag, vr)
 
     def describe_actions(self):
         yield from ()
