@@ -29,3 +29,12 @@ rule all:
         summary=SUMMARY,
         html=HTML_REPORT,
     default_target: True
+
+
+# cancel_rate_limit_timers (rules/common.smk): otherwise every run ends up to a second after its last job.
+onsuccess:
+    cancel_rate_limit_timers()
+
+
+onerror:
+    cancel_rate_limit_timers()
