@@ -72,10 +72,11 @@ TARGETS = {
     "noop_s": 30.0,  # 5,000-session rerun with nothing to do
 }
 
-# Order of rules in the job tables; a job is named after its script (`script: "../scripts/<name>.py"`),
-# which Snakemake runs as .snakemake/scripts/tmp<random>.<name>.py.
+# Order of rules in the job tables. A job is named after its script: the per-session rules run
+# `<name>.py --... --log <log_dir>/<name>/<SESSION>.log` as a shell command; `script:` rules run as
+# .snakemake/scripts/tmp<random>.<name>.py.
 SCRIPT_RULES = ("unpack_archives", "anonymize_session", "verify_session", "dataset_summary")
-SCRIPT_NAME = re.compile(r"\.snakemake/scripts/tmp[^./]*\.([A-Za-z0-9_]+)\.py")
+SCRIPT_NAME = re.compile(r"(?:\.snakemake/scripts/tmp[^./]*\.|(?<![\w.]))([A-Za-z0-9_]+)\.py\b")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -286,9 +287,13 @@ class JobSampler:
         return self._cmdlines[key]
 
     def _session(self, proc: psutil.Process, rule: str) -> str:
-        """The job's session, from its log path: in the script Snakemake wrote (its preamble), else open files."""
+        """The job's session, from its log path: on its command line, in the script Snakemake wrote (its
+        preamble), else among its open files."""
         pattern = re.compile(rf"/{rule}/([A-Za-z0-9_.-]+)\.log")
         try:
+            found = pattern.search(" ".join(proc.cmdline()))
+            if found:
+                return found.group(1)
             for arg in proc.cmdline():
                 if ".snakemake/scripts/" in arg:
                     found = pattern.search(Path(proc.cwd(), arg).read_text(errors="replace"))

@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dicom_deid import tags
-from dicom_deid.verify import CHECKS
+from dicom_deid.checks import CHECKS
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}

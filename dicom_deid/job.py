@@ -6,7 +6,7 @@ import errno
 import logging
 import sys
 
-from dicom_deid.session import SessionError
+from dicom_deid.errors import SessionError
 
 
 def _fail(message: str) -> None:

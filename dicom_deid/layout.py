@@ -20,6 +20,12 @@ ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
 REPORTS = "reports"
 RESERVED = (REPORTS, IMAGING)
 
+# Inside a session's two scratch folders under work_dir (one Snakemake output each, so the DAG stays small):
+SOURCES_LIST = "sources.json"  # staged/: every file to de-identify and where it is, plus archive problems
+UNPACKED = "unpacked"  # staged/: the members of the session's archives
+ANONYMIZED_FILES = "files"  # anonymized/: the de-identified files, laid out as in the output
+RESULTS = "results.json"  # anonymized/: every file's outcome and checks
+
 
 @dataclass(frozen=True)
 class Session:

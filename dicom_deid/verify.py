@@ -2,7 +2,7 @@
 
 Per file (run right after each file is written, by the same worker, re-reading the written file):
 facts are taken from the original before it is changed, then compared with the file on disk.
-Per session: every input file has exactly one outcome and the output folder holds exactly the instances.
+The session-level check, which gathers these, is in checks.py.
 Messages name files by their output path and never quote a value from a file.
 """
 
@@ -18,21 +18,8 @@ from dicognito.addressanonymizer import AddressAnonymizer
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from dicom_deid import tags
-from dicom_deid.dicomfile import PIXEL_KEYWORDS, DicomDir, NotDicom, read_instance
-
-FILE_CHECKS = (
-    "readable",
-    "transfer_syntax_unchanged",
-    "pixel_data_unchanged",
-    "replaced_tags_changed",
-    "removed_tags_absent",
-    "no_original_values_in_bytes",
-    "policy_held",
-)
-CHECKS = ("every_instance_once", *FILE_CHECKS)
-
-# Snakemake dates a directory() output by this empty file inside it.
-SNAKEMAKE_STAMP = ".snakemake_timestamp"
+from dicom_deid.checks import FILE_CHECKS
+from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance
 
 # Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
 # than WHOLE_FILE_SCAN_LENGTH, they are searched in the header only (pixel bytes would match them by
@@ -197,36 +184,3 @@ def _token(needle: bytes) -> re.Pattern:
 def check_file(source: Path, output: Path, relpath: str, policy=None) -> dict[str, list[str]]:
     """Compare one output file with its original on disk (for tests and re-checks)."""
     return check_output(original_facts(read_instance(source, relpath), policy), output, relpath, policy)
-
-
-def _is_instance(path: Path) -> bool:
-    try:
-        read_instance(path, path.name)
-    except (NotDicom, DicomDir):
-        return False
-    return True
-
-
-def verify_session(staged: dict, results: list[dict], out_dir: Path) -> dict:
-    """Gather the per-file checks and add the session-level one.
-
-    Returns {check: {"result": "pass" | "fail", "failures": [...]}} for every check in CHECKS.
-    """
-    failures: dict[str, list[str]] = {name: [] for name in CHECKS}
-    sources = dict(staged["sources"])
-    expected = sorted(r["relpath"] for r in results if r["status"] == "written")
-    present = sorted(
-        p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file() and p.name != SNAKEMAKE_STAMP
-    )
-    once = failures["every_instance_once"]
-    once += [f"{rel}: input file has no outcome" for rel in sorted(set(sources) - {r["relpath"] for r in results})]
-    once += [f"{rel}: DICOM instance missing from the output" for rel in sorted(set(expected) - set(present))]
-    once += [f"{rel}: output file that no input instance accounts for" for rel in sorted(set(present) - set(expected))]
-    for result in results:
-        if result["status"] in ("skipped", "dropped") and _is_instance(Path(sources[result["relpath"]])):
-            once.append(f"{result['relpath']}: a DICOM instance was left out")
-        if result["status"] == "written" and set(result["failures"]) != set(FILE_CHECKS):
-            once.append(f"{result['relpath']}: was not checked")
-        for name, items in result["failures"].items():
-            failures[name] += items
-    return {name: {"result": "fail" if items else "pass", "failures": items} for name, items in failures.items()}

@@ -1,15 +1,13 @@
 # Anonymize every staged file with dicognito, strip the removed tags, and check each file as written.
 rule anonymize_session:
     input:
-        staged=f"{SESSION_WORK}/staged.json",
-        unpacked=f"{SESSION_WORK}/unpacked",
+        staged=STAGED,
         key=KEY,
     output:
-        anonymized=temp(directory(f"{SESSION_WORK}/anonymized")),
-        results=temp(f"{SESSION_WORK}/results.json"),
+        anonymized=temp(directory(ANONYMIZED)),
     params:
         session=SESSION_NAME,
-        keep=config["keep"],
+        keep=json.dumps(config["keep"]),
         private_tags=config["private_tags"],
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
@@ -24,5 +22,8 @@ rule anonymize_session:
         disk_mb=session_disk_mb,
     conda:
         "../environment.yml"
-    script:
-        "../scripts/anonymize_session.py"
+    shell:
+        "anonymize_session.py --staged {input.staged:q} --key {input.key:q}"
+        " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
+        " --keep {params.keep:q} --private-tags {params.private_tags:q} --patient-name={params.patient_name:q}"
+        " --crosswalk-file={params.crosswalk_file:q} --log {log:q}"

@@ -1,5 +1,6 @@
 # One row per session, and a page a person reads, both from the session reports.
 # Seconds of work: on a cluster they run on the submitting machine instead of waiting in the queue.
+# `script:`, not a shell command: thousands of report paths would not fit one command line.
 localrules:
     dataset_summary,
     html_report,

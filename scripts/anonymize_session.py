@@ -1,16 +1,20 @@
-"""Snakemake script: anonymize and check one session's staged files, into scratch."""
+#!/usr/bin/env python
+"""Anonymize and check one session's staged files, into scratch (rule anonymize_session)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
+import argparse
 import json
 from pathlib import Path
 
 from dicom_deid.anonymize import Policy
 from dicom_deid.job import run_job
 from dicom_deid.keyfile import read_seed
-from dicom_deid.session import anonymize_sources, results_to_json, write_json
+from dicom_deid.layout import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
+from dicom_deid.publish import write_json
+from dicom_deid.session import anonymize_sources, results_to_json
 
 
-def main(staged_path, key_file, out_dir, results_path, workers, session, options) -> None:
+def main(staged_dir: Path, key_file: Path, anonymized_dir: Path, workers: int, session: str, options) -> None:
     policy = Policy(
         seed=read_seed(key_file),
         keep=tuple(options.keep),
@@ -18,20 +22,22 @@ def main(staged_path, key_file, out_dir, results_path, workers, session, options
         patient_name=options.patient_name or None,
     )
     crosswalk = Path(options.crosswalk_file) if options.crosswalk_file else None
-    results = anonymize_sources(json.loads(staged_path.read_text()), out_dir, policy, workers, session, crosswalk)
-    write_json(results_path, results_to_json(results))
+    staged = json.loads((staged_dir / SOURCES_LIST).read_text())
+    results = anonymize_sources(staged, anonymized_dir / ANONYMIZED_FILES, policy, workers, session, crosswalk)
+    write_json(anonymized_dir / RESULTS, results_to_json(results))
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 - injected by Snakemake
-    run_job(
-        smk.log[0],
-        main,
-        Path(smk.input.staged),
-        Path(smk.input.key),
-        Path(smk.output.anonymized),
-        Path(smk.output.results),
-        smk.threads,
-        smk.params.session,
-        smk.params,
-    )
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--staged", type=Path, required=True, help="the unpack stage's scratch folder")
+    parser.add_argument("--key", type=Path, required=True)
+    parser.add_argument("--anonymized", type=Path, required=True, help="scratch folder to create")
+    parser.add_argument("--workers", type=int, required=True, help="worker processes (the job's threads)")
+    parser.add_argument("--session", required=True, help="<SUBJECT>_<SES>, for messages")
+    parser.add_argument("--keep", type=json.loads, default=[], help="keywords left untouched, as a JSON list")
+    parser.add_argument("--private-tags", choices=("keep", "remove"), default="keep")
+    parser.add_argument("--patient-name", default="", help="PatientName to set; empty: dicognito's fake name")
+    parser.add_argument("--crosswalk-file", default="", help="TSV to append original -> pseudonym rows to")
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args()
+    run_job(args.log, main, args.staged, args.key, args.anonymized, args.workers, args.session, args)

@@ -1,6 +1,6 @@
 """Put this checkout's root on sys.path, so scripts import its dicom_deid package in any environment.
 
-Snakemake adds the scripts/ folder to a script's path, which makes this module importable first; the
+Python puts a script's own folder (scripts/) first on its path, which makes this module importable; the
 package then needs no installation on a cluster node or in a conda environment made from environment.yml.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,11 +71,15 @@ def files_below(*roots: Path):
 def sessions_run(log: str, rule: str = "verify_session") -> set[str]:
     """Sessions (<SUBJECT>_<SES>) for which Snakemake's output shows `rule` being run."""
     found = set()
-    for block in log.split("\n\n"):
-        if f"rule {rule}:" in block or f"localrule {rule}:" in block:
-            wildcards = next(line for line in block.splitlines() if "wildcards:" in line)
-            values = dict(part.strip().split("=", 1) for part in wildcards.split("wildcards:")[1].split(","))
+    in_rule = False  # job blocks are not always separated by blank lines: follow the "rule <name>:" lines
+    for line in log.splitlines():
+        started = re.match(r"\s*(local)?rule (\w+):$", line)
+        if started:
+            in_rule = started.group(2) == rule
+        elif in_rule and "wildcards:" in line:
+            values = dict(part.strip().split("=", 1) for part in line.split("wildcards:")[1].split(","))
             found.add(f"{values['subject']}_{values['ses']}")
+            in_rule = False
     return found
 
 

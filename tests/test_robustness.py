@@ -16,7 +16,7 @@ from helpers import REPO, checksums, output_files, run_snakemake
 from dicom_deid.archives import Limits
 from dicom_deid.example_tree import build_example_tree
 from dicom_deid.layout import session_output_dir
-from dicom_deid.session import stage_sources
+from dicom_deid.stage import stage_sources
 
 S1 = "EPL31_LHS_0001"
 
@@ -99,7 +99,7 @@ def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference
     def anonymize_job_running():
         found = subprocess.run(["pgrep", "-f", "python.*anonymize_session.py"], capture_output=True, text=True)
         victims[:] = [int(pid) for pid in found.stdout.split()]
-        return bool(victims) and any((workdir / "work").glob(f"{S1}/{S1}_01/anonymized/bulk/*"))
+        return bool(victims) and any((workdir / "work").glob(f"{S1}/{S1}_01/anonymized/files/bulk/*"))
 
     _wait_for(anonymize_job_running)
     for pid in victims:

@@ -12,7 +12,8 @@ from pydicom.sequence import Sequence
 
 from dicom_deid.anonymize import SessionAnonymizer
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.verify import CHECKS, FILE_CHECKS, check_file, verify_session
+from dicom_deid.checks import CHECKS, FILE_CHECKS, verify_session
+from dicom_deid.verify import check_file
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
