@@ -892,7 +892,7 @@ def workflow_steps(files: list[Path], folder: Path, base: Path) -> list[tuple[st
     from dicognito.anonymizer import Anonymizer
 
     from dicom_deid.session import anonymize_sources, results_to_json
-    from dicom_deid.verify import verify_session
+    from dicom_deid.checks import verify_session
 
     seed = SEED * 2
     policy = anonymize_module.Policy(seed=seed) if hasattr(anonymize_module, "Policy") else seed

@@ -22,7 +22,11 @@ IDENTITY = identity_for("EPL31_LHS_0001")
 @pytest.fixture
 def pair(tmp_path) -> tuple[Path, Path]:
     """An original with planted identity and its correctly anonymized output."""
-    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    return make_pair(tmp_path, "MR_small.dcm")
+
+
+def make_pair(tmp_path: Path, packaged_file: str) -> tuple[Path, Path]:
+    dataset = pydicom.dcmread(get_testdata_file(packaged_file))
     plant_identity(dataset, IDENTITY, session="01", series="t1", instance=1)
     source = tmp_path / "in" / "IM1.dcm"
     source.parent.mkdir()
@@ -53,6 +57,22 @@ def test_correct_output_passes_every_check(pair):
 def test_identifier_copied_into_a_private_tag_is_found(pair):
     source, output = pair
     tamper(output, lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    assert failed(source, output) == {"no_original_values_in_bytes"}
+
+
+def test_identifier_after_the_pixel_data_is_found(pair):
+    # Group 7FE1 sorts after PixelData (7FE0,0010): the scan must cover what follows the pixel values.
+    source, output = pair
+    tamper(output, lambda ds: ds.private_block(0x7FE1, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    assert failed(source, output) == {"no_original_values_in_bytes"}
+
+
+def test_identifier_in_a_deflated_file_is_found(tmp_path):
+    # The deflated transfer syntax compresses the whole dataset: the scan must look at the inflated bytes.
+    source, output = make_pair(tmp_path, "image_dfl.dcm")
+    assert failed(source, output) == set()
+    tamper(output, lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    assert str(pydicom.dcmread(output).file_meta.TransferSyntaxUID) == pydicom.uid.DeflatedExplicitVRLittleEndian
     assert failed(source, output) == {"no_original_values_in_bytes"}
 
 
