@@ -13,8 +13,6 @@ rule anonymize_session:
         crosswalk_file=config["crosswalk_file"],
     log:
         f"{LOGS}/anonymize_session/{SESSION_LOG}",
-    group:
-        "session"
     threads: config["threads"]
     resources:
         mem_mb=SESSION_MEM_MB,

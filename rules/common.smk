@@ -94,7 +94,7 @@ def session_runtime(wildcards):
 
 def session_disk_mb(wildcards):
     # Unpacked archives plus the staged output: about two copies of the session. The three rules of a
-    # session share one cluster job (group "session"), so this one declaration covers unpack too.
+    # session share one cluster job (group "session" in profiles/slurm), so this one declaration covers unpack too.
     return 100 + 3 * session_of(wildcards).size_bytes // 1024**2
 
 

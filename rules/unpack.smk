@@ -10,8 +10,6 @@ rule unpack_archives:
         limits=json.dumps(config["archives"]),
     log:
         f"{LOGS}/unpack_archives/{SESSION_LOG}",
-    group:
-        "session"
     conda:
         "../environment.yml"
     shell:

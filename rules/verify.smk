@@ -11,8 +11,6 @@ rule verify_session:
         settings=json.dumps(SETTINGS),
     log:
         f"{LOGS}/verify_session/{SESSION_LOG}",
-    group:
-        "session"
     conda:
         "../environment.yml"
     shell:
