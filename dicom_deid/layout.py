@@ -20,8 +20,9 @@ ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
 REPORTS = "reports"
 RESERVED = (REPORTS, IMAGING)
 
-# Inside a session's two scratch folders under work_dir (one Snakemake output each, so the DAG stays small):
-SOURCES_LIST = "sources.json"  # staged/: every file to de-identify and where it is, plus archive problems
+# Inside a session's scratch folders under work_dir (one Snakemake output each, so the DAG stays small):
+# staged/ (only for a session with archives) and anonymized/.
+SOURCES_LIST = "sources.json"  # both: every file to de-identify and where it is, plus archive problems
 UNPACKED = "unpacked"  # staged/: the members of the session's archives
 ANONYMIZED_FILES = "files"  # anonymized/: the de-identified files, laid out as in the output
 RESULTS = "results.json"  # anonymized/: every file's outcome and checks
@@ -35,6 +36,7 @@ class Session:
     fingerprint: str  # changes when any file of the session is added, removed or modified
     file_count: int
     size_bytes: int
+    has_archives: bool = False  # only then does the session need the unpack stage
 
     @property
     def name(self) -> str:
@@ -97,19 +99,21 @@ def walk_files(top: Path):
                     yield path, entry.stat(follow_symlinks=False)
 
 
-def session_fingerprint(session_dir: Path) -> tuple[str, int, int]:
-    """Hash of every file's relative path, size and mtime; the file count; the total size.
+def session_fingerprint(session_dir: Path) -> tuple[str, int, int, bool]:
+    """Hash of every file's relative path, size and mtime; the file count; the total size; any archives?
 
     Snakemake reruns a job whose params change, so passing this as a param reruns a session when a
     file anywhere below it is added, removed or rewritten, without listing every file as an input.
     """
     digest = hashlib.sha256()
     count = size = 0
+    archives = False
     for relpath, st in sorted(walk_files(session_dir)):
         digest.update(f"{relpath}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
         count += 1
         size += st.st_size
-    return digest.hexdigest()[:16], count, size
+        archives = archives or archive_stem(relpath.rpartition("/")[2]) is not None
+    return digest.hexdigest()[:16], count, size, archives
 
 
 def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discovery:
@@ -149,9 +153,10 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
                     f"{entry}: session folder name must be '{subject}_<SES>' (start with its subject's name)"
                 )
                 continue
-            fingerprint, count, size = session_fingerprint(entry)
+            fingerprint, count, size, archives = session_fingerprint(entry)
             if count == 0:
                 found.warnings.append(f"{entry}: empty session folder, skipped")
                 continue
-            found.sessions.append(Session(subject, entry.name[len(prefix) :], entry, fingerprint, count, size))
+            ses = entry.name[len(prefix) :]
+            found.sessions.append(Session(subject, ses, entry, fingerprint, count, size, archives))
     return found

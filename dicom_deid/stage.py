@@ -8,12 +8,13 @@ from dicom_deid.archives import ArchiveError, Limits, unpack_archive
 from dicom_deid.layout import archive_destination, archive_stem, walk_files
 
 
-def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
+def stage_sources(session_dir: Path, unpack_dir: Path | None, limits: Limits) -> dict:
     """Unpack every archive of a session into `unpack_dir` and list every file to de-identify.
 
     Returns {"sources": [[output relpath, source path], ...], "problems": [...]}; sorted, so every later
     stage sees the files in the same order. Archive problems are collected, not raised, so that the
-    anonymize stage can report them together with bad DICOM files.
+    anonymize stage can report them together with bad DICOM files. `unpack_dir` None: a session that had
+    no archive when the workflow started (it has no unpack stage) just has its files listed.
     """
     sources: dict[str, str] = {}
     origins: dict[str, str] = {}  # output relpath -> where it came from, named relative to the session
@@ -26,11 +27,15 @@ def stage_sources(session_dir: Path, unpack_dir: Path, limits: Limits) -> dict:
         else:
             sources[relpath], origins[relpath] = str(source), origin
 
-    unpack_dir.mkdir(parents=True, exist_ok=True)
+    if unpack_dir is not None:
+        unpack_dir.mkdir(parents=True, exist_ok=True)
     for relpath, _ in sorted(walk_files(session_dir)):
         source = session_dir / relpath
         if archive_stem(source.name) is None:
             add(relpath, source, f"file {relpath}")
+            continue
+        if unpack_dir is None:
+            problems.append(f"{relpath}: archive added while the workflow ran; run it again to unpack it")
             continue
         destination = archive_destination(relpath)
         try:

@@ -56,6 +56,11 @@ def session_of(wildcards):
     return SESSIONS[(wildcards.subject, wildcards.ses)]
 
 
+def staged_if_archives(wildcards):
+    # Only a session with archives has an unpack stage: one job fewer per session for plain folders.
+    return STAGED.format(subject=wildcards.subject, ses=wildcards.ses) if session_of(wildcards).has_archives else []
+
+
 def all_session_outputs():
     output_path = session_output_zip if DATA2BIDS else session_output_dir
     return [str(output_path(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]

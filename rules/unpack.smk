@@ -1,12 +1,11 @@
-# Stage a session: unpack its archives into scratch and list every file to de-identify.
+# Stage a session that holds archives: unpack them into scratch and list every file to de-identify.
+# (A session without archives has nothing to stage: anonymize_session lists and reads its files in place.)
 rule unpack_archives:
     input:
         session=SESSION_INPUT,
     output:
         staged=temp(directory(STAGED)),
     params:
-        # Reruns the session when any file below it changes (the folder's own mtime would not tell).
-        fingerprint=lambda w: session_of(w).fingerprint,
         limits=json.dumps(config["archives"]),
     log:
         f"{LOGS}/unpack_archives/{SESSION_LOG}",

@@ -1,8 +1,9 @@
 # Gather the per-file checks, check the session as a whole; only a clean session enters the output.
 rule verify_session:
     input:
-        staged=STAGED,
         anonymized=ANONYMIZED,
+        # Kept until the session is verified: skipped archive members are re-read from it.
+        staged=staged_if_archives,
     output:
         session=SESSION_OUTPUT,
         report=f"{REPORTS_DIR}/{{subject}}/{{subject}}_{{ses}}.json",
@@ -14,6 +15,6 @@ rule verify_session:
     conda:
         "../environment.yml"
     shell:
-        "verify_session.py --staged {input.staged:q} --anonymized {input.anonymized:q}"
+        "verify_session.py --anonymized {input.anonymized:q}"
         " --output {output.session:q} --report {output.report:q} --session {params.session:q}"
         " --settings {params.settings:q} --log {log:q}"

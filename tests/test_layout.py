@@ -83,3 +83,11 @@ def test_fingerprint_changes_when_a_nested_file_is_added_or_rewritten(tmp_path):
     assert second[0] != first[0] and second[1] == 2
     os.utime(tmp_path / "a/b/c/IM2", ns=(1, 1))
     assert session_fingerprint(tmp_path)[0] != second[0]
+
+
+def test_a_session_needs_the_unpack_stage_only_when_an_archive_is_below_it(tmp_path):
+    make(tmp_path, "a/IM1")
+    make(tmp_path, "a/notes.gz")  # gzip alone is no archive the workflow unpacks
+    assert session_fingerprint(tmp_path)[3] is False
+    make(tmp_path, "a/b/export.TAR.GZ")
+    assert session_fingerprint(tmp_path)[3] is True

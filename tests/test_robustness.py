@@ -152,3 +152,15 @@ def test_two_files_mapping_to_one_output_path_are_an_error(tmp_path):
         "dwi_scan/dwi_scan/series1/IM1.dcm: both file dwi_scan/dwi_scan/series1/IM1.dcm and "
         "member series1/IM1.dcm of dwi_scan/dwi_scan.tar.gz map to this output path"
     ]
+
+
+def test_archive_that_appears_after_discovery_is_named_not_skipped(tmp_path):
+    # A session discovered without archives has no unpack stage; an archive copied in while the workflow
+    # runs must fail the session by name (a rerun then unpacks it), not be left out silently.
+    session = build_example_tree(tmp_path / "input").session_dir(S1, f"{S1}_01")
+    staged = stage_sources(session, None, Limits())
+    assert staged["problems"] == [
+        f"{archive}: archive added while the workflow ran; run it again to unpack it"
+        for archive in ("dwi_scan/dwi_scan.tar.gz", "exports/scans.zip")
+    ]
+    assert not any("dwi_scan.tar.gz" in source for _, source in staged["sources"])

@@ -23,8 +23,8 @@ from helpers import (
 )
 
 from dicom_deid import tags
-from dicom_deid.example_tree import ExampleTree, build_example_tree
-from dicom_deid.layout import session_output_dir
+from dicom_deid.example_tree import ExampleTree, archive_output_dir, build_example_tree
+from dicom_deid.layout import archive_stem, session_output_dir
 
 
 @dataclass
@@ -193,3 +193,26 @@ def test_other_key_gives_other_pseudonyms(run, tmp_path):
     ours = read(run.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_01") / relpath)
     theirs = read(other.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_01") / relpath)
     assert ours.PatientID != theirs.PatientID and ours.SOPInstanceUID != theirs.SOPInstanceUID
+
+
+def test_session_without_archives_skips_the_unpack_stage_until_one_appears(tmp_path):
+    tree = build_example_tree(tmp_path / "input")
+    plain = ("EPL31_LHS_0002", "EPL31_LHS_0002_01")
+    expected = set(tree.expected_dicoms[plain])
+    for archive in [p for p in tree.session_dir(*plain).rglob("*") if archive_stem(p.name)]:
+        members = archive_output_dir(archive.relative_to(tree.session_dir(*plain)).as_posix())
+        expected = {path for path in expected if not path.startswith(members + "/")}
+        archive.unlink()
+    assert expected and expected != set(tree.expected_dicoms[plain])
+
+    log = run_snakemake(tmp_path).stdout
+    assert sessions_run(log, "unpack_archives") == {"EPL31_LHS_0001_01", "EPL31_LHS_0001_02"}
+    assert sessions_run(log) == {"EPL31_LHS_0001_01", "EPL31_LHS_0001_02", "EPL31_LHS_0002_01"}
+    out = session_output_dir(tmp_path / "output", "EPL31_LHS_0002", "01")
+    assert set(output_files(out)) == expected
+
+    # An archive added later gets the session its unpack stage, and its members into the output.
+    shutil.copy(tree.session_dir("EPL31_LHS_0001", "EPL31_LHS_0001_01") / "exports/scans.zip", tree.session_dir(*plain))
+    log = run_snakemake(tmp_path).stdout
+    assert sessions_run(log, "unpack_archives") == sessions_run(log) == {"EPL31_LHS_0002_01"}
+    assert set(output_files(out)) == expected | {"scans/DICOM/0001/IM1", "scans/DICOM/0002/IM1.dcm"}
