@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -566,6 +567,7 @@ class ScaleResult:
     touch: Run
     noop: Run
     notes: list[str]
+    archive_dryrun: Run | None = None  # the same sessions, each also holding a small archive
 
 
 TOUCH_WRAPPER = (
@@ -631,7 +633,21 @@ def measure_scale(tree: Tree, case_dir: Path, cores: int) -> ScaleResult:
                      timeout=4 * TARGETS["noop_s"])
     if noop.rc != 0 or "Nothing to be done" not in noop.log_text():
         notes.append(failure_note(f"rerun did not report 'Nothing to be done' (rc {noop.rc})", noop, "scale"))
-    return ScaleResult(tree, dryrun, touch, noop, notes)
+    print(f"[scale] one small zip into every session, snakemake -n again ...", flush=True)
+    add_archive_to_every_session(tree)
+    archive_dryrun = run_timed("dryrun-archives", snakemake_cmd(case_dir, tree.root, cores, "-n"),
+                               case_dir / "runs" / "dryrun-archives.log")
+    if archive_dryrun.rc != 0:
+        notes.append(failure_note(f"dry run with archives exited {archive_dryrun.rc}", archive_dryrun, "scale"))
+    return ScaleResult(tree, dryrun, touch, noop, notes, archive_dryrun)
+
+
+def add_archive_to_every_session(tree: Tree) -> None:
+    """Sessions with an archive have one job more (unpack_archives): the plan's worst case."""
+    for session in tree.sessions:
+        subject = session.rsplit("_", 1)[0]
+        with zipfile.ZipFile(session_dir(tree.root, subject, session.rsplit("_", 1)[1]) / "export.zip", "w") as z:
+            z.writestr("f.txt", "x\n")
 
 
 def snapshot_workflow(base: Path) -> Path:
@@ -848,8 +864,12 @@ def report(info: dict, mode: str, cores: int, cases: list[CaseResult], scale: Sc
         ]
         for label, run in ((f"`snakemake -n` (nothing done yet)", scale.dryrun),
                            ("`snakemake --touch` to fake a finished run (set-up, not a target)", scale.touch),
-                           (f"no-op rerun `snakemake --cores {cores}` (\"Nothing to be done\")", scale.noop)):
-            lines.append(f"| {label} | {run.seconds:.1f} | {run.cpu_s:.1f} | {fmt_mb(run.maxrss)} | {run.load:.2f} |")
+                           (f"no-op rerun `snakemake --cores {cores}` (\"Nothing to be done\")", scale.noop),
+            ("`snakemake -n` after a small zip was added to every session (not a target: the worst case, "
+             "3 jobs per session)", scale.archive_dryrun)):
+            if run is not None:
+                lines.append(f"| {label} | {run.seconds:.1f} | {run.cpu_s:.1f} | {fmt_mb(run.maxrss)} | "
+                             f"{run.load:.2f} |")
         lines += [
             "",
             "How the no-op rerun is set up: a real run of this many sessions would take hours (each job starts "
