@@ -45,7 +45,7 @@ test: venv lint
 	$(BIN)/python -m pytest
 
 # make bench - throughput, memory and DAG scale against dicognito and pydicom, measured in one run
-#              (~4 min; BENCH_ARGS=--quick for a ~1 min smoke run). Table: bench/results/latest.md
+#              (~2.5 min; BENCH_ARGS=--quick for a ~20 s smoke run). Table: bench/results/latest.md
 bench: venv
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
