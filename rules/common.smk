@@ -75,7 +75,7 @@ SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identify
 
 # The per-session rules run their scripts as shell commands: a `script:` job costs Snakemake a source lookup
 # per job while planning (seconds at 5,000 sessions) and 0.1 s of start-up per job. The scripts start with
-# `#!/usr/bin/env python`; on the jobs' PATH come first the scripts, then the Python running Snakemake (as
+# `#!/usr/bin/env python3`; on the jobs' PATH come first the scripts, then the Python running Snakemake (as
 # for `script:`). With --use-conda, Snakemake puts the rule's environment before both.
 os.environ.update(
     PATH=os.pathsep.join([f"{workflow.basedir}/scripts", os.path.dirname(sys.executable), os.environ.get("PATH", "")])

@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 """Anonymize and check one session's staged files, into scratch (rule anonymize_session)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path

@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 """Unpack a session's archives into scratch and list every file to de-identify (rule unpack_archives)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path

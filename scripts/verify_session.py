@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 """Gather a session's checks, then move it into the output, folder or zip (rule verify_session)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
