@@ -47,6 +47,13 @@ def _results(jobs: list, policy: Policy, crosswalk: bool, workers: int):
         yield from pool.map(_anonymize_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
 
 
+def _size(job: tuple[str, str, str]) -> int:
+    try:
+        return os.stat(job[1]).st_size
+    except OSError:  # reported as the file is processed
+        return 0
+
+
 def anonymize_sources(
     staged: dict,
     out_dir: Path,
@@ -56,7 +63,8 @@ def anonymize_sources(
     crosswalk_file: Path | None = None,
 ) -> list[FileResult]:
     """Anonymize and check every staged source into `out_dir`; raise SessionError listing every bad file."""
-    jobs = [(rel, src, str(out_dir / rel)) for rel, src in staged["sources"]]
+    # Largest first: a worker left alone with a 50 MB multi-frame file at the end idles the others.
+    jobs = sorted(((rel, src, str(out_dir / rel)) for rel, src in staged["sources"]), key=_size, reverse=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     started = last_report = time.monotonic()
@@ -68,6 +76,7 @@ def anonymize_sources(
             rate = len(results) / max(now - started, 1e-9)
             log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
             last_report = now
+    results.sort(key=lambda r: r.relpath)  # the sources' order: results do not depend on the workers
     problems = list(staged["problems"]) + [r.reason for r in results if r.status == "bad"]
     if problems:
         raise session_error(session, problems)
