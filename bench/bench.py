@@ -6,7 +6,8 @@ Cases (all trees are built in a temporary folder from pydicom's packaged DICOMs)
   small  copies of MR_small.dcm (~10 KB) in 4 sessions of 2 subjects; one session is 4x bigger than the others
   large  512x512 CT slices (CT_small's pixels tiled 4x4) plus one enhanced multiframe per session
          (eCT_Supplemental's 2 frames and per-frame functional groups repeated)
-  scale  many sessions of tiny non-DICOM files; only `snakemake -n` and a no-op rerun are timed
+  scale  many sessions of tiny non-DICOM files; only `snakemake -n` and a no-op rerun are timed (and, for the
+         record, `snakemake -n` once more after a small zip went into every session)
 Every copy gets a distinct SOPInstanceUID and per-subject/per-session identifying values.
 
 The workflow runs as `snakemake --cores N --config input_dir=... ...` with every path in the temporary folder,
