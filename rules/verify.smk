@@ -12,6 +12,8 @@ rule verify_session:
         settings=json.dumps(SETTINGS),
     log:
         f"{LOGS}/verify_session/{SESSION_LOG}",
+    # Counts no core: it gathers JSON and renames a folder, so it runs while the next session is anonymized.
+    threads: 0
     conda:
         "../environment.yml"
     shell:
