@@ -132,12 +132,14 @@ def check_output(facts: Facts, output: Path, relpath: str, policy=None) -> dict[
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             dataset = pydicom.dcmread(io.BytesIO(content))
-            pixels = {tag: dataset.get_item(tag) for tag in _PIXEL_TAGS if tag in dataset}  # raw: value_tell
+            pixels = [dataset.get_item(tag) for tag in _PIXEL_TAGS if tag in dataset]  # raw: value_tell
+            after_pixels = {raw.tag: bytes(raw.value) for raw in pixels}
+            # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
+            spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels)
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
     except Exception as error:
         failures["readable"].append(f"{relpath}: output does not read as DICOM ({type(error).__name__})")
         return failures
-    after_pixels = {tag: bytes(raw.value) for tag, raw in pixels.items()}
 
     if str(dataset.file_meta.TransferSyntaxUID) != facts.transfer_syntax:
         failures["transfer_syntax_unchanged"].append(f"{relpath}: transfer syntax changed")
@@ -170,7 +172,6 @@ def check_output(facts: Facts, output: Path, relpath: str, policy=None) -> dict[
 
     # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
     # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
-    spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels.values())
     header = meta + (parsed[: spans[0][0]] if spans else parsed)
     outside_pixels = [header] + [parsed[end:following] for (_, end), (following, _) in zip(spans, spans[1:])]
     outside_pixels += [parsed[spans[-1][1] :]] if spans else []
