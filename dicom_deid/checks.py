@@ -19,9 +19,6 @@ FILE_CHECKS = (
 )
 CHECKS = ("every_instance_once", *FILE_CHECKS)
 
-# Snakemake dates a directory() output by this empty file inside it.
-SNAKEMAKE_STAMP = ".snakemake_timestamp"
-
 
 def _is_instance(path: Path) -> bool:
     # Imported here: only sessions with skipped files need pydicom, and the verify job starts faster without.
@@ -42,9 +39,8 @@ def verify_session(staged: dict, results: list[dict], out_dir: Path) -> dict:
     failures: dict[str, list[str]] = {name: [] for name in CHECKS}
     sources = dict(staged["sources"])
     expected = sorted(r["relpath"] for r in results if r["status"] == "written")
-    present = sorted(
-        p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file() and p.name != SNAKEMAKE_STAMP
-    )
+    # out_dir is anonymized/files: Snakemake's .snakemake_timestamp of the directory() output sits one level up.
+    present = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
     once = failures["every_instance_once"]
     once += [f"{rel}: input file has no outcome" for rel in sorted(set(sources) - {r["relpath"] for r in results})]
     once += [f"{rel}: DICOM instance missing from the output" for rel in sorted(set(expected) - set(present))]
