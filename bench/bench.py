@@ -646,8 +646,8 @@ def measure_scale(tree: Tree, case_dir: Path, cores: int) -> ScaleResult:
 def add_archive_to_every_session(tree: Tree) -> None:
     """Sessions with an archive have one job more (unpack_archives): the plan's worst case."""
     for session in tree.sessions:
-        subject = session.rsplit("_", 1)[0]
-        with zipfile.ZipFile(session_dir(tree.root, subject, session.rsplit("_", 1)[1]) / "export.zip", "w") as z:
+        subject, ses = session.rsplit("_", 1)
+        with zipfile.ZipFile(session_dir(tree.root, subject, ses) / "export.zip", "w") as z:
             z.writestr("f.txt", "x\n")
 
 
