@@ -1,6 +1,6 @@
 """The one place that lists which DICOM attributes the workflow replaces, removes and scans for.
 
-Source: ../shared/docs/tags.md (the data2bids "Imaging Directory Setup" specification).
+Source and specification: docs/tags.md (the data2bids "Imaging Directory Setup" rule, DICOM PS3.6 tags).
 """
 
 # Overwritten with consistent pseudonymous values; kept present so viewers still load the files.

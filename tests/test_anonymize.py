@@ -56,7 +56,7 @@ def test_removed_tags_gone_at_every_depth():
 
 
 def test_dicognito_alone_replaces_three_of_the_removed_tags():
-    # Why the workflow strips them itself (see ../shared/docs/tags.md).
+    # Why the workflow strips them itself (see docs/tags.md).
     dataset = planted()
     Anonymizer(seed=SEED).anonymize(dataset)
     left = set(keyword_values(dataset)) & set(tags.REMOVED)
