@@ -1,4 +1,5 @@
-# De-identify DICOM sessions laid out for data2bids: unpack, anonymize, strip, verify.
+# De-identify DICOM sessions laid out for data2bids, one session at a time through four stages:
+# unpack (rules/unpack.smk) -> anonymize (rules/anonymize.smk) -> publish (rules/publish.smk) -> report (rules/report.smk).
 # Run: snakemake --cores N   (see README.md)
 import sys
 
@@ -19,22 +20,22 @@ validate(config, "config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/unpack.smk"
 include: "rules/anonymize.smk"
-include: "rules/verify.smk"
-include: "rules/summary.smk"
+include: "rules/publish.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
-        sessions=all_session_outputs(),
-        summary=SUMMARY,
-        html=HTML_REPORT,
+        sessions=every_session(PATHS.session_output),
+        summary=PATHS.summary,
+        html=PATHS.html_report,
     default_target: True
 
 
-# cancel_rate_limit_timers (rules/common.smk): otherwise every run ends up to a second after its last job.
+# cancel_scheduler_timers (rules/common.smk): otherwise every run ends up to a second after its last job.
 onsuccess:
-    cancel_rate_limit_timers()
+    cancel_scheduler_timers()
 
 
 onerror:
-    cancel_rate_limit_timers()
+    cancel_scheduler_timers()

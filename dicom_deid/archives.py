@@ -17,7 +17,27 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dicom_deid.layout import archive_destination, archive_stem
+
+# Longest first, so ".tar.gz" is matched before ".tar"; compared case-insensitively (".ZIP" is an archive too).
+ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
+
+
+def archive_stem(name: str) -> str | None:
+    """Name of an archive without its extension, or None when `name` is no archive we unpack."""
+    lower = name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def archive_destination(archive_relpath: str) -> str:
+    """Where an archive's members land, relative to the session: `a/b.tar.gz` -> `a/b`."""
+    path = PurePosixPath(archive_relpath)
+    stem = archive_stem(path.name)
+    if stem is None:
+        raise ValueError(f"{archive_relpath}: not an archive")
+    return str(path.parent / stem) if str(path.parent) != "." else stem
 
 
 class ArchiveError(Exception):
@@ -26,10 +46,12 @@ class ArchiveError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    max_members: int = 100_000
-    max_total_bytes: int = 50 * 1024**3
-    max_ratio: float = 200.0  # unpacked bytes per archive byte; DICOM rarely compresses beyond ~10
-    max_depth: int = 2  # archives inside archives
+    """Bounds against archive bombs, per session; the defaults live in config/config.yaml (key `archives`)."""
+
+    max_members: int
+    max_total_bytes: int
+    max_ratio: float  # unpacked bytes per archive byte; DICOM rarely compresses beyond ~10
+    max_depth: int  # archives inside archives
 
     @classmethod
     def from_config(cls, config: dict) -> Limits:

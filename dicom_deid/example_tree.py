@@ -27,13 +27,12 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from dicom_deid import tags
+from dicom_deid.archives import archive_destination
+from dicom_deid.paths import session_input_dir
 
 # Fixed archive timestamps: tar/zip/gzip otherwise record the build time and the tree would differ per build.
 _TAR_MTIME = 1_262_304_000  # 2010-01-01T00:00:00Z
 _ZIP_DATE_TIME = (2010, 1, 1, 0, 0, 0)
-
-# Archive suffixes in matching order (longest first), compared case-insensitively.
-_ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tgz", ".tar", ".zip")
 
 # Packaged source files (pydicom test files; emri_small.dcm comes from pydicom-data).
 MR = "MR_small.dcm"  # explicit VR little endian
@@ -220,14 +219,6 @@ _LAYOUT: dict[tuple[str, str], _Session] = {
 }
 
 
-def archive_output_dir(archive: str) -> str:
-    """Output folder of an archive's members: its path without the archive suffix (case-insensitive)."""
-    for suffix in _ARCHIVE_SUFFIXES:
-        if archive.lower().endswith(suffix):
-            return archive[: -len(suffix)]
-    raise ValueError(f"not an archive name: {archive}")
-
-
 @dataclass(frozen=True)
 class ExampleTree:
     """What ``build_example_tree`` wrote; keys are (subject, session folder name), paths POSIX strings."""
@@ -238,7 +229,7 @@ class ExampleTree:
     non_dicom: dict[tuple[str, str], list[str]]  # non-DICOM input files, relative to the session folder
 
     def session_dir(self, subject: str, session: str) -> Path:
-        return self.root / subject / "imaging" / session
+        return session_input_dir(self.root, subject, session.removeprefix(f"{subject}_"))
 
 
 def _dicom_bytes(source: str, identity: Identity, session: str, series: str, instance: int) -> bytes:
@@ -311,11 +302,11 @@ def build_example_tree(root: Path) -> ExampleTree:
     expected: dict[tuple[str, str], list[str]] = {}
     non_dicom: dict[tuple[str, str], list[str]] = {}
     for (subject, session), layout in _LAYOUT.items():
-        session_dir = root / subject / "imaging" / session
+        session_dir = session_input_dir(root, subject, session.removeprefix(f"{subject}_"))
         identity = identities[subject]
         # Expected output path of every instance, straight from the layout (the oracle).
         outputs = [path for path, _ in layout.files] + [
-            f"{archive_output_dir(archive)}/{member}"
+            f"{archive_destination(archive)}/{member}"
             for archive, members in layout.archives.items()
             for member, _ in members
         ]
@@ -332,7 +323,7 @@ def build_example_tree(root: Path) -> ExampleTree:
         for path, _ in layout.files:
             _write(session_dir / path, encoded[path])
         for archive, members in layout.archives.items():
-            out_dir = archive_output_dir(archive)
+            out_dir = archive_destination(archive)
             data = [(member, encoded[f"{out_dir}/{member}"]) for member, _ in members]
             _write(session_dir / archive, _archive_bytes(archive, data))
         for path, text in layout.other.items():

@@ -1,4 +1,7 @@
-"""Glue for Snakemake scripts: log to the job's log file, and turn a known failure into a clear message."""
+"""Glue for the rules' scripts: log to the job's log file, and turn a known failure into a clear message.
+
+Every job imports this module, so it imports nothing heavy.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,14 @@ import errno
 import logging
 import sys
 
-from dicom_deid.errors import SessionError
+
+class SessionError(Exception):
+    """A session that cannot be de-identified; the message lists every bad file and its reason."""
+
+
+def session_error(session: str, problems: list[str], what: str = "bad file(s)") -> SessionError:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return SessionError(f"session {session}: {len(problems)} {what}, nothing written:\n{lines}")
 
 
 def _fail(message: str) -> None:

@@ -1,11 +1,12 @@
-# Anonymize every staged file with dicognito, strip the removed tags, and check each file as written.
+# Stage 2, anonymize (dicom_deid/stages/anonymize.py): every file de-identified with dicognito, the removed
+# attributes stripped, and each file checked as written, into scratch.
 rule anonymize_session:
     input:
-        session=SESSION_INPUT,
-        staged=staged_if_archives,
+        session=PATHS.session_input(**S),
+        unpacked=unpacked_if_archives,
         key=KEY,
     output:
-        anonymized=temp(directory(ANONYMIZED)),
+        anonymized=temp(directory(PATHS.anonymized(**S))),
     params:
         # Reruns the session when any file below it changes (the folder's own mtime would not tell).
         fingerprint=lambda w: session_of(w).fingerprint,
@@ -15,7 +16,7 @@ rule anonymize_session:
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
     log:
-        f"{LOGS}/anonymize_session/{SESSION_LOG}",
+        PATHS.session_log("anonymize_session", **S),
     threads: config["threads"]
     resources:
         mem_mb=SESSION_MEM_MB,
@@ -24,7 +25,7 @@ rule anonymize_session:
     conda:
         "../environment.yml"
     shell:
-        "anonymize_session.py --session-dir {input.session:q} --staged={input.staged:q} --key {input.key:q}"
+        "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
         " --keep {params.keep:q} --private-tags {params.private_tags:q} --patient-name={params.patient_name:q}"
         " --crosswalk-file={params.crosswalk_file:q} --log {log:q}"

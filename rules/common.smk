@@ -1,4 +1,5 @@
-# Discovery and the paths every rule shares. Runs when the workflow is parsed, before any job.
+# Discovery, and the paths every rule shares (all built by dicom_deid.paths). Runs when the workflow is
+# parsed, before any job.
 import json
 import os
 import sys
@@ -6,37 +7,22 @@ import threading
 
 from snakemake.exceptions import WorkflowError
 
+from dicom_deid.config_checks import keep_problems, path_problems
+from dicom_deid.discovery import discover
 from dicom_deid.keyfile import ensure_key
-from dicom_deid.layout import REPORTS, data2bids_label, discover, session_output_dir, session_output_zip
-from dicom_deid.settings import keep_problems, path_problems
+from dicom_deid.paths import Paths, data2bids_label
 
 problems = path_problems(config) + keep_problems(config)
 if problems:
     raise WorkflowError("Configuration error:\n  " + "\n  ".join(problems))
 
-INPUT = config["input_dir"]
-OUTPUT = config["output_dir"]
-WORK = config["work_dir"]
-LOGS = config["log_dir"]
+PATHS = Paths.from_config(config)
 KEY = config["key_file"]
-REPORTS_DIR = f"{OUTPUT}/{REPORTS}"
-SUMMARY = f"{REPORTS_DIR}/summary.tsv"
-HTML_REPORT = f"{REPORTS_DIR}/report.html"
-SESSION_WORK = f"{WORK}/{{subject}}/{{subject}}_{{ses}}"
-STAGED = f"{SESSION_WORK}/staged"
-ANONYMIZED = f"{SESSION_WORK}/anonymized"
-SESSION_LOG = "{subject}_{ses}.log"
+# Snakemake patterns of the per-session paths.
+S = {"subject": "{subject}", "ses": "{ses}"}
 SESSION_NAME = "{subject}_{ses}"
-SESSION_INPUT = f"{INPUT}/{{subject}}/imaging/{{subject}}_{{ses}}"
-DATA2BIDS = config["output_layout"] == "data2bids"
-# What one session becomes in the output: a folder, or data2bids' zip.
-SESSION_OUTPUT = (
-    str(session_output_zip(OUTPUT, "{subject}", "{ses}"))
-    if DATA2BIDS
-    else directory(str(session_output_dir(OUTPUT, "{subject}", "{ses}")))
-)
 
-found = discover(INPUT, config["subjects"])
+found = discover(PATHS.input_dir, config["subjects"])
 for warning in found.warnings:
     print(f"WARNING: {warning}", file=sys.stderr)
 if found.errors:
@@ -56,19 +42,18 @@ def session_of(wildcards):
     return SESSIONS[(wildcards.subject, wildcards.ses)]
 
 
-def staged_if_archives(wildcards):
+def unpacked_if_archives(wildcards):
     # Only a session with archives has an unpack stage: one job fewer per session for plain folders.
-    return STAGED.format(subject=wildcards.subject, ses=wildcards.ses) if session_of(wildcards).has_archives else []
+    session = session_of(wildcards)
+    return PATHS.unpacked(session.subject, session.ses) if session.has_archives else []
 
 
-def all_session_outputs():
-    output_path = session_output_zip if DATA2BIDS else session_output_dir
-    return [str(output_path(OUTPUT, s.subject, s.ses)) for s in SESSIONS.values()]
+def every_session(path_of):
+    return [path_of(s.subject, s.ses) for s in SESSIONS.values()]
 
 
 # data2bids sets PatientName to the session label; the mirrored layout keeps dicognito's fake name.
-PATIENT_NAME = data2bids_label("{subject}", "{ses}") if DATA2BIDS else ""
-
+PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 
 # The options that shape the output, recorded in each report (the key never is).
 SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "private_tags")}
@@ -80,11 +65,6 @@ SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identify
 os.environ.update(
     PATH=os.pathsep.join([f"{workflow.basedir}/scripts", os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 )
-
-
-def all_session_reports():
-    return [f"{REPORTS_DIR}/{s.subject}/{s.name}.json" for s in SESSIONS.values()]
-
 
 # Plain values and patterns where a function is not needed: Snakemake inspects every input function
 # of every job, which at 5,000 sessions costs seconds.
@@ -98,14 +78,16 @@ def session_runtime(wildcards):
 
 
 def session_disk_mb(wildcards):
-    # Unpacked archives plus the staged output: about two copies of the session. The three rules of a
+    # Unpacked archives plus the de-identified copy: about two copies of the session. The three rules of a
     # session share one cluster job (group "session" in profiles/slurm), so this one declaration covers unpack too.
     return 100 + 3 * session_of(wildcards).size_bytes // 1024**2
 
 
-# Snakemake's job-rate limiter (--max-jobs-per-timespan, 1 s at the finest) leaves a non-daemon timer
-# behind after the last job, which holds the process for up to a second more on every run.
-def cancel_rate_limit_timers():
+# Snakemake's scheduler re-checks for free job slots with a threading.Timer of --max-jobs-per-timespan's
+# span (1 s); the last one, left pending after the last job, holds the process up to a second on every run.
+# Only timers started by Snakemake's scheduler module are cancelled; any other timer is left alone.
+def cancel_scheduler_timers():
     for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer):
+        function = getattr(thread, "function", None)
+        if isinstance(thread, threading.Timer) and getattr(function, "__module__", "").startswith("snakemake."):
             thread.cancel()

@@ -1,16 +1,16 @@
-# Stage a session that holds archives: unpack them into scratch and list every file to de-identify.
-# (A session without archives has nothing to stage: anonymize_session lists and reads its files in place.)
+# Stage 1, unpack (dicom_deid/stages/unpack.py): a session that holds archives has them unpacked into
+# scratch, and every file to de-identify listed. A session without archives has no such job.
 rule unpack_archives:
     input:
-        session=SESSION_INPUT,
+        session=PATHS.session_input(**S),
     output:
-        staged=temp(directory(STAGED)),
+        unpacked=temp(directory(PATHS.unpacked(**S))),
     params:
         limits=json.dumps(config["archives"]),
     log:
-        f"{LOGS}/unpack_archives/{SESSION_LOG}",
+        PATHS.session_log("unpack_archives", **S),
     conda:
         "../environment.yml"
     shell:
-        "unpack_archives.py --session {input.session:q} --staged {output.staged:q}"
+        "unpack_archives.py --session {input.session:q} --unpacked {output.unpacked:q}"
         " --limits {params.limits:q} --log {log:q}"

@@ -1,14 +1,14 @@
-"""Snakemake script: the self-contained HTML report of the dataset."""
+"""Snakemake script: the self-contained HTML report of the dataset (rule html_report)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from pathlib import Path
 
-from dicom_deid.html_report import build_html
 from dicom_deid.job import run_job
+from dicom_deid.stages.report import build_html, read_reports
 
 
 def main(reports: list[Path], config: dict, html: Path) -> None:
-    html.write_text(build_html(reports, config))
+    html.write_text(build_html(read_reports(reports), config))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,21 @@ import sys
 from pathlib import Path
 
 import pydicom
+import yaml
+
+from dicom_deid.records import Policy
 
 REPO = Path(__file__).resolve().parents[1]
 STAMP = ".snakemake_timestamp"
+# The workflow's defaults, from the one place they are set.
+DEFAULT_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def default_policy(seed: str, **changes) -> Policy:
+    """The policy of a run with the default configuration."""
+    return Policy(
+        seed=seed, keep=tuple(DEFAULT_CONFIG["keep"]), private_tags=DEFAULT_CONFIG["private_tags"], **changes
+    )
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -68,7 +80,7 @@ def files_below(*roots: Path):
                 yield Path(dirpath) / name
 
 
-def sessions_run(log: str, rule: str = "verify_session") -> set[str]:
+def sessions_run(log: str, rule: str = "publish_session") -> set[str]:
     """Sessions (<SUBJECT>_<SES>) for which Snakemake's output shows `rule` being run."""
     found = set()
     in_rule = False  # job blocks are not always separated by blank lines: follow the "rule <name>:" lines

@@ -9,11 +9,11 @@ import io
 import pydicom
 import pytest
 from dicognito.anonymizer import Anonymizer
-from helpers import elements
+from helpers import default_policy, elements
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from dicom_deid import tags
-from dicom_deid.anonymize import Policy, SessionAnonymizer
+from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.example_tree import identity_for, plant_identity
 
 SEED = "0123456789abcdef0123456789abcdef"
@@ -38,7 +38,7 @@ def keyword_values(dataset: pydicom.Dataset) -> dict[str, list[str]]:
 def test_each_replaced_tag_gets_a_new_value_wherever_it_occurs(keyword, source):
     dataset = planted(source)
     before = keyword_values(dataset)[keyword]
-    SessionAnonymizer(SEED).anonymize(dataset)
+    FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     after = keyword_values(dataset).get(keyword, [])
     assert len(after) == len(before), "kept present, as viewers expect"
     assert IDENTITY.values[keyword] not in after
@@ -51,7 +51,7 @@ def test_removed_tags_gone_at_every_depth():
         if element.keyword in depths:
             depths[element.keyword] += 1
     assert all(count >= 2 for count in depths.values()), "the fixture plants them nested too"
-    SessionAnonymizer(SEED).anonymize(dataset)
+    FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert not set(keyword_values(dataset)) & set(tags.REMOVED)
 
 
@@ -67,28 +67,28 @@ def test_institution_address_without_institution_name_is_replaced():
     dataset = planted()
     del dataset.InstitutionName
     dataset.InstitutionAddress = "1 HOSPITAL ROAD, TORONTO"
-    SessionAnonymizer(SEED).anonymize(dataset)
+    FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert dataset.InstitutionAddress and dataset.InstitutionAddress != "1 HOSPITAL ROAD, TORONTO"
 
 
 def test_department_already_named_radiology_still_changes():
     dataset = planted()
     dataset.InstitutionalDepartmentName = "RADIOLOGY"
-    SessionAnonymizer(SEED).anonymize(dataset)
+    FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert dataset.InstitutionalDepartmentName not in ("", "RADIOLOGY")
 
 
 def test_same_seed_same_pseudonyms_in_separate_anonymizers():
     first, second = planted(), planted()
-    SessionAnonymizer(SEED).anonymize(first)
-    SessionAnonymizer(SEED).anonymize(second)
+    FileDeidentifier(default_policy(SEED)).anonymize(first)
+    FileDeidentifier(default_policy(SEED)).anonymize(second)
     assert (first.PatientID, first.StudyInstanceUID, first.StudyDate) == (
         second.PatientID,
         second.StudyInstanceUID,
         second.StudyDate,
     )
     other = planted()
-    SessionAnonymizer("another secret seed value 123456").anonymize(other)
+    FileDeidentifier(default_policy("another secret seed value 123456")).anonymize(other)
     assert other.PatientID != first.PatientID
 
 
@@ -99,7 +99,7 @@ def test_same_seed_same_pseudonyms_in_separate_anonymizers():
 def test_malformed_dates_are_emptied_and_counted(keyword, bad):
     dataset = planted()
     setattr(dataset, keyword, bad)
-    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    repaired = FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert getattr(dataset, keyword) == ""
     assert repaired == {keyword: 1}
 
@@ -107,7 +107,7 @@ def test_malformed_dates_are_emptied_and_counted(keyword, bad):
 def test_malformed_time_beside_a_valid_date_is_emptied():
     dataset = planted()
     dataset.StudyDate, dataset.StudyTime = "20200115", "25:61"
-    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    repaired = FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert dataset.StudyTime == "" and dataset.StudyDate not in ("", "20200115")
     assert repaired == {"StudyTime": 1}
 
@@ -115,7 +115,7 @@ def test_malformed_time_beside_a_valid_date_is_emptied():
 def test_malformed_date_inside_a_sequence_is_emptied():
     dataset = planted()
     dataset.RequestAttributesSequence[0].ScheduledProcedureStepStartDate = "15.01.20"
-    repaired = SessionAnonymizer(SEED).anonymize(dataset)
+    repaired = FileDeidentifier(default_policy(SEED)).anonymize(dataset)
     assert dataset.RequestAttributesSequence[0].ScheduledProcedureStepStartDate == ""
     assert repaired == {"ScheduledProcedureStepStartDate": 1}
 
@@ -129,23 +129,23 @@ def test_dicognito_alone_aborts_on_a_malformed_date():
 
 
 def test_process_file_writes_atomically_and_reports_outcomes(tmp_path):
-    anonymizer = SessionAnonymizer(SEED)
+    anonymizer = FileDeidentifier(default_policy(SEED))
     source = tmp_path / "in.dcm"
     planted().save_as(source, enforce_file_format=True)
     result = anonymizer.process_file(source, tmp_path / "out" / "a" / "in.dcm", "a/in.dcm")
-    assert result.status == "written"
+    assert result.outcome == "written"
     assert [p.name for p in (tmp_path / "out" / "a").iterdir()] == ["in.dcm"]  # no partial left behind
 
     (tmp_path / "notes.txt").write_text("not an image")
     skipped = anonymizer.process_file(tmp_path / "notes.txt", tmp_path / "out" / "notes.txt", "notes.txt")
-    assert (skipped.status, skipped.reason) == ("skipped", "notes.txt: not DICOM")
+    assert (skipped.outcome, skipped.reason) == ("skipped", "notes.txt: not DICOM")
     assert not (tmp_path / "out" / "notes.txt").exists()
 
 
 def test_file_without_file_meta_is_processed_and_written_with_it(tmp_path):
     source = Path(get_testdata_file("rtstruct.dcm"))
-    result = SessionAnonymizer(SEED).process_file(source, tmp_path / "rtstruct.dcm", "rtstruct.dcm")
-    assert result.status == "written"
+    result = FileDeidentifier(default_policy(SEED)).process_file(source, tmp_path / "rtstruct.dcm", "rtstruct.dcm")
+    assert result.outcome == "written"
     written = pydicom.dcmread(tmp_path / "rtstruct.dcm")  # no force: has preamble and file meta now
     assert written.file_meta.TransferSyntaxUID
 
@@ -164,8 +164,8 @@ def test_fast_path_changes_nothing_on_every_packaged_file():
     # The fast path skips, and leaves undecoded, only elements no handler would change. Such elements are
     # then written as their original bytes, where a decoded one may be re-padded; so compare what the
     # written files hold, element by element at every depth, not their bytes.
-    fast, slow = SessionAnonymizer(SEED), SessionAnonymizer(Policy(seed=SEED, fast_path=False))
-    assert fast.fast_path is not None and slow.fast_path is None
+    fast, slow = FileDeidentifier(default_policy(SEED)), FileDeidentifier(default_policy(SEED, fast_path=False))
+    assert fast.dicognito.fast_path is not None and slow.dicognito.fast_path is None
     compared = identical_bytes = 0
     for name, dataset in _every_packaged_instance():
         copy = pydicom.dcmread(name, force=True)
@@ -193,7 +193,7 @@ def test_fast_path_changes_nothing_on_every_packaged_file():
 
 
 def test_unknown_handler_disables_the_fast_path():
-    from dicom_deid.anonymize import SkipUntouched
+    from dicom_deid.dicognito_adapter import SkipUntouched
 
     class Custom:
         pass
@@ -202,13 +202,13 @@ def test_unknown_handler_disables_the_fast_path():
 
 
 def test_every_packaged_file_is_written_and_checked_or_reported(tmp_path):
-    anonymizer = SessionAnonymizer(SEED)
+    anonymizer = FileDeidentifier(default_policy(SEED))
     outcomes: dict[str, list[str]] = {}
     names = sorted(n for n in get_testdata_files("**/*") if Path(n).is_file())
     for number, name in enumerate(names):
         result = anonymizer.process_file(Path(name), tmp_path / f"{number}.dcm", Path(name).name)
-        outcomes.setdefault(result.status, []).append(Path(name).name)
-        if result.status == "written":
+        outcomes.setdefault(result.outcome.value, []).append(Path(name).name)
+        if result.outcome == "written":
             failed = sorted(check for check, items in result.failures.items() if items)
             if failed:
                 outcomes.setdefault("flagged", []).append(f"{Path(name).name}: {failed}")

@@ -13,13 +13,17 @@ import stat
 import tarfile
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
 import pytest
+from helpers import DEFAULT_CONFIG
 from pydicom.data import get_testdata_file
 
 from dicom_deid.archives import ArchiveError, Limits, unpack_archive
+
+DEFAULT_LIMITS = Limits.from_config(DEFAULT_CONFIG["archives"])
 
 MR = Path(get_testdata_file("MR_small.dcm")).read_bytes()
 CT = Path(get_testdata_file("CT_small.dcm")).read_bytes()
@@ -111,7 +115,7 @@ def refuse(tmp_path: Path, dest: Path, archive: Path, reason: str, limits: Limit
     before = snapshot(tmp_path, dest)
     assert archive.name in " ".join(before)  # the archive's hash is part of what must not change
     with pytest.raises(ArchiveError) as caught:
-        unpack_archive(archive, label, dest, limits or Limits())
+        unpack_archive(archive, label, dest, limits or DEFAULT_LIMITS)
     message = str(caught.value)
     assert message.startswith(f"{label}"), message
     assert reason in message, message
@@ -128,7 +132,7 @@ def test_every_kind_unpacks_with_folders_kept(tmp_path: Path, dest: Path, name: 
     archive = make_archive(tmp_path / name, FILES)
     before = snapshot(tmp_path, dest)
 
-    members = unpack_archive(archive, name, dest, Limits())
+    members = unpack_archive(archive, name, dest, DEFAULT_LIMITS)
 
     assert sorted(members) == sorted(n for n, _ in FILES)
     assert files_in(dest) == sorted(n for n, _ in FILES)
@@ -150,7 +154,7 @@ def test_tar_of_a_folder_with_its_dot_root_unpacks(tmp_path: Path, dest: Path) -
     with tarfile.open(archive) as tar:
         assert "." in tar.getnames()
 
-    members = unpack_archive(archive, "folder.tgz", dest, Limits())
+    members = unpack_archive(archive, "folder.tgz", dest, DEFAULT_LIMITS)
 
     assert sorted(members) == sorted(n for n, _ in FILES)
     assert (dest / "series2/sub/IM3.dcm").read_bytes() == MR
@@ -349,8 +353,8 @@ def test_dicom_file_named_as_an_archive_is_refused(tmp_path: Path, dest: Path) -
 def test_too_many_members_is_refused(tmp_path: Path, dest: Path, name: str) -> None:
     archive = make_archive(tmp_path / name, FILES)
 
-    refuse(tmp_path, dest, archive, "max_members", Limits(max_members=2))
-    assert len(unpack_archive(archive, name, tmp_path / "fits", Limits(max_members=3))) == 3
+    refuse(tmp_path, dest, archive, "max_members", replace(DEFAULT_LIMITS, max_members=2))
+    assert len(unpack_archive(archive, name, tmp_path / "fits", replace(DEFAULT_LIMITS, max_members=3))) == 3
 
 
 @pytest.mark.parametrize("name", ["big.tar.bz2", "big.zip"])
@@ -358,8 +362,8 @@ def test_total_size_over_the_limit_is_refused(tmp_path: Path, dest: Path, name: 
     archive = make_archive(tmp_path / name, FILES)
     total = sum(len(data) for _, data in FILES)
 
-    refuse(tmp_path, dest, archive, "max_total_gb", Limits(max_total_bytes=total - 1))
-    assert len(unpack_archive(archive, name, tmp_path / "fits", Limits(max_total_bytes=total))) == 3
+    refuse(tmp_path, dest, archive, "max_total_gb", replace(DEFAULT_LIMITS, max_total_bytes=total - 1))
+    assert len(unpack_archive(archive, name, tmp_path / "fits", replace(DEFAULT_LIMITS, max_total_bytes=total))) == 3
 
 
 @pytest.mark.parametrize("name", ["bomb.tar.gz", "bomb.tar.bz2", "bomb.zip"])
@@ -369,7 +373,7 @@ def test_compression_bomb_is_refused(tmp_path: Path, dest: Path, name: str) -> N
 
     refuse(tmp_path, dest, archive, "max_ratio")
     # The ratio alone refused it: allowed a higher ratio, the same archive unpacks.
-    assert len(unpack_archive(archive, name, tmp_path / "fits", Limits(max_ratio=100_000))) == 2
+    assert len(unpack_archive(archive, name, tmp_path / "fits", replace(DEFAULT_LIMITS, max_ratio=100_000))) == 2
 
 
 # --- nested archives ------------------------------------------------------------------------------------------
@@ -381,7 +385,7 @@ def test_nested_archive_is_unpacked_beside_itself_and_removed(tmp_path: Path, de
     archive = make_tar(tmp_path / "outer.tar.gz", [("top.dcm", MR), ("exports/inner.zip", inner.read_bytes())])
     before = snapshot(tmp_path, dest)
 
-    members = unpack_archive(archive, "outer.tar.gz", dest, Limits())
+    members = unpack_archive(archive, "outer.tar.gz", dest, DEFAULT_LIMITS)
 
     expected = ["exports/inner/DICOM/IM1.dcm", "exports/inner/DICOM/IM2.dcm", "top.dcm"]
     assert sorted(members) == expected
@@ -401,10 +405,10 @@ def _three_levels(tmp_path: Path) -> Path:
 def test_nesting_deeper_than_max_depth_is_refused(tmp_path: Path, dest: Path) -> None:
     archive = _three_levels(tmp_path)
 
-    error = refuse(tmp_path, dest, archive, "max_depth", Limits(max_depth=2))
+    error = refuse(tmp_path, dest, archive, "max_depth", replace(DEFAULT_LIMITS, max_depth=2))
 
     assert str(error).startswith("scans/a.tar!b.tgz:")  # names the archive that held the too-deep one
-    assert unpack_archive(archive, "a.tar", tmp_path / "fits", Limits(max_depth=3)) == ["b/c/IM1.dcm"]
+    assert unpack_archive(archive, "a.tar", tmp_path / "fits", replace(DEFAULT_LIMITS, max_depth=3)) == ["b/c/IM1.dcm"]
 
 
 def test_nested_archives_share_one_member_budget(tmp_path: Path, dest: Path) -> None:
@@ -413,8 +417,8 @@ def test_nested_archives_share_one_member_budget(tmp_path: Path, dest: Path) -> 
     archive = make_tar(tmp_path / "outer.tar", [("IM3.dcm", MR), ("IM4.dcm", CT), ("inner.zip", inner.read_bytes())])
 
     # Three outer members and two inner ones: five in all, though each archive alone is within four.
-    refuse(tmp_path, dest, archive, "max_members", Limits(max_members=4))
-    assert len(unpack_archive(archive, "outer.tar", tmp_path / "fits", Limits(max_members=5))) == 4
+    refuse(tmp_path, dest, archive, "max_members", replace(DEFAULT_LIMITS, max_members=4))
+    assert len(unpack_archive(archive, "outer.tar", tmp_path / "fits", replace(DEFAULT_LIMITS, max_members=5))) == 4
 
 
 def test_small_nested_archive_inside_a_large_one_is_no_bomb(tmp_path: Path, dest: Path) -> None:
@@ -423,7 +427,7 @@ def test_small_nested_archive_inside_a_large_one_is_no_bomb(tmp_path: Path, dest
     inner = make_tar(tmp_path / "build" / "inner.tgz", [("IM1.dcm", MR)])
     archive = make_tar(tmp_path / "outer.tar", [("noise.bin", _noise(3 * 1024**2)), ("inner.tgz", inner.read_bytes())])
 
-    members = unpack_archive(archive, "outer.tar", dest, Limits())
+    members = unpack_archive(archive, "outer.tar", dest, DEFAULT_LIMITS)
 
     assert sorted(members) == ["inner/IM1.dcm", "noise.bin"]
 
@@ -451,7 +455,7 @@ def test_damaged_archives_unpack_or_raise_archive_error_only(tmp_path: Path, des
             damaged = damaged[: rng.randrange(len(damaged))]
         archive.write_bytes(bytes(damaged))
         try:
-            unpack_archive(archive, name, dest / str(i), Limits())
+            unpack_archive(archive, name, dest / str(i), DEFAULT_LIMITS)
         except ArchiveError:
             refused += 1
     assert refused > 0

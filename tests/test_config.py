@@ -9,7 +9,7 @@ import yaml
 from helpers import REPO, run_snakemake
 
 from dicom_deid.keyfile import ensure_key, read_seed
-from dicom_deid.settings import path_problems
+from dicom_deid.config_checks import path_problems
 
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

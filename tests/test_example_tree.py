@@ -18,9 +18,9 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import validate_value
 
 from dicom_deid import tags
+from dicom_deid.archives import archive_destination
 from dicom_deid.example_tree import (
     ExampleTree,
-    archive_output_dir,
     build_example_tree,
     identity_for,
     plant_identity,
@@ -61,7 +61,7 @@ def _instances(tree: ExampleTree, subject: str, session: str) -> dict[str, bytes
             continue
         if _is_archive(path.name):
             for member, data in _members(path):
-                found[f"{archive_output_dir(rel)}/{member}"] = data
+                found[f"{archive_destination(rel)}/{member}"] = data
         else:
             found[rel] = path.read_bytes()
     return found
@@ -183,11 +183,3 @@ def test_refuses_non_empty_destination(tmp_path: Path) -> None:
     (tmp_path / "stale.dcm").write_bytes(b"")
     with pytest.raises(FileExistsError):
         build_example_tree(tmp_path)
-
-
-def test_archive_output_dir_strips_suffix_case_insensitively() -> None:
-    assert archive_output_dir("dwi_scan/dwi_scan.tar.gz") == "dwi_scan/dwi_scan"
-    assert archive_output_dir("EXPORT.ZIP") == "EXPORT"
-    assert archive_output_dir("a/b.TGZ") == "a/b"
-    assert archive_output_dir("a/b.tar.bz2") == "a/b"
-    assert archive_output_dir("a/b.tar") == "a/b"

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from dicom_deid.layout import archive_destination, archive_stem, discover, session_fingerprint
+from dicom_deid.archives import archive_destination, archive_stem
+from dicom_deid.discovery import discover, session_fingerprint
 
 
 def make(root, *files):

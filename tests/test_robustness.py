@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, checksums, output_files, run_snakemake
+from helpers import DEFAULT_CONFIG, REPO, checksums, output_files, run_snakemake
 
 from dicom_deid.archives import Limits
 from dicom_deid.example_tree import build_example_tree
-from dicom_deid.layout import session_output_dir
-from dicom_deid.stage import stage_sources
+from dicom_deid.paths import session_output_dir
+from dicom_deid.stages.unpack import list_sources
 
 S1 = "EPL31_LHS_0001"
 
@@ -147,8 +147,8 @@ def test_two_files_mapping_to_one_output_path_are_an_error(tmp_path):
     clash = session / "dwi_scan" / "dwi_scan" / "series1" / "IM1.dcm"
     clash.parent.mkdir(parents=True)
     shutil.copy(session / "anat" / "t1" / "IM_0001.dcm", clash)
-    staged = stage_sources(session, tmp_path / "unpacked", Limits())
-    assert staged["problems"] == [
+    staged = list_sources(session, tmp_path / "unpacked", Limits.from_config(DEFAULT_CONFIG["archives"]))
+    assert staged.problems == [
         "dwi_scan/dwi_scan/series1/IM1.dcm: both file dwi_scan/dwi_scan/series1/IM1.dcm and "
         "member series1/IM1.dcm of dwi_scan/dwi_scan.tar.gz map to this output path"
     ]
@@ -158,9 +158,9 @@ def test_archive_that_appears_after_discovery_is_named_not_skipped(tmp_path):
     # A session discovered without archives has no unpack stage; an archive copied in while the workflow
     # runs must fail the session by name (a rerun then unpacks it), not be left out silently.
     session = build_example_tree(tmp_path / "input").session_dir(S1, f"{S1}_01")
-    staged = stage_sources(session, None, Limits())
-    assert staged["problems"] == [
+    staged = list_sources(session)
+    assert staged.problems == [
         f"{archive}: archive added while the workflow ran; run it again to unpack it"
         for archive in ("dwi_scan/dwi_scan.tar.gz", "exports/scans.zip")
     ]
-    assert not any("dwi_scan.tar.gz" in source for _, source in staged["sources"])
+    assert not any("dwi_scan.tar.gz" in source for _, source in staged.files)

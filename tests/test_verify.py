@@ -6,14 +6,17 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from helpers import default_policy
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from dicom_deid.anonymize import SessionAnonymizer
+from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.checks import CHECKS, FILE_CHECKS, verify_session
-from dicom_deid.verify import check_file
+from dicom_deid.records import Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.verify import CHECKS, FILE_CHECKS
+from dicom_deid.verify.files import check_file
+from dicom_deid.verify.session import check_session
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -32,7 +35,7 @@ def make_pair(tmp_path: Path, packaged_file: str) -> tuple[Path, Path]:
     source.parent.mkdir()
     dataset.save_as(source, enforce_file_format=True)
     output = tmp_path / "out" / "IM1.dcm"
-    assert SessionAnonymizer(SEED).process_file(source, output, "IM1.dcm").status == "written"
+    assert FileDeidentifier(default_policy(SEED)).process_file(source, output, "IM1.dcm").outcome == "written"
     return source, output
 
 
@@ -127,41 +130,41 @@ def test_unreadable_output_is_found(pair):
 
 def test_session_level_counts_missing_and_extra_files(pair, tmp_path):
     source, output = pair
-    staged = {"sources": [["IM1.dcm", str(source)], ["IM2.dcm", str(source)]], "problems": []}
-    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": no_failures()}]
+    staged = Sources([("IM1.dcm", str(source)), ("IM2.dcm", str(source))])
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=no_failures())]
     (output.parent / "stray.dcm").write_bytes(output.read_bytes())
-    checks = verify_session(staged, results, output.parent)
+    checks = check_session(staged, results, output.parent)
     assert list(checks) == list(CHECKS)
-    failures = checks["every_instance_once"]["failures"]
+    failures = checks["every_instance_once"].failures
     assert "IM2.dcm: input file has no outcome" in failures
     assert "stray.dcm: output file that no input instance accounts for" in failures
 
 
 def test_dicom_instance_wrongly_skipped_is_found(pair):
     source, output = pair
-    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
-    results = [{"relpath": "IM1.dcm", "status": "skipped", "reason": "IM1.dcm: not DICOM", "repaired": {}, "failures": {}}]
+    staged = Sources([("IM1.dcm", str(source))])
+    results = [FileResult("IM1.dcm", Outcome.SKIPPED, "IM1.dcm: not DICOM")]
     output.unlink()
-    checks = verify_session(staged, results, output.parent)
-    assert checks["every_instance_once"]["failures"] == ["IM1.dcm: a DICOM instance was left out"]
+    checks = check_session(staged, results, output.parent)
+    assert checks["every_instance_once"].failures == ["IM1.dcm: a DICOM instance was left out"]
 
 
 def test_written_file_without_its_checks_is_found(pair):
     source, output = pair
-    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
-    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": {}}]
-    checks = verify_session(staged, results, output.parent)
-    assert checks["every_instance_once"]["failures"] == ["IM1.dcm: was not checked"]
+    staged = Sources([("IM1.dcm", str(source))])
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN)]
+    checks = check_session(staged, results, output.parent)
+    assert checks["every_instance_once"].failures == ["IM1.dcm: was not checked"]
 
 
 def test_per_file_failures_fail_the_session(pair):
     source, output = pair
-    staged = {"sources": [["IM1.dcm", str(source)]], "problems": []}
+    staged = Sources([("IM1.dcm", str(source))])
     failures = {**no_failures(), "pixel_data_unchanged": ["IM1.dcm: pixel data changed"]}
-    results = [{"relpath": "IM1.dcm", "status": "written", "reason": "", "repaired": {}, "failures": failures}]
-    checks = verify_session(staged, results, output.parent)
-    assert checks["pixel_data_unchanged"] == {"result": "fail", "failures": ["IM1.dcm: pixel data changed"]}
-    assert all(check["result"] == "pass" for name, check in checks.items() if name != "pixel_data_unchanged")
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=failures)]
+    checks = check_session(staged, results, output.parent)
+    assert checks["pixel_data_unchanged"] == Check(Verdict.FAIL, ["IM1.dcm: pixel data changed"])
+    assert all(check.result is Verdict.PASS for name, check in checks.items() if name != "pixel_data_unchanged")
 
 
 def test_failure_messages_quote_no_value(pair):

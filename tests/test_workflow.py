@@ -23,8 +23,10 @@ from helpers import (
 )
 
 from dicom_deid import tags
-from dicom_deid.example_tree import ExampleTree, archive_output_dir, build_example_tree
-from dicom_deid.layout import archive_stem, session_output_dir
+from dicom_deid.archives import archive_destination
+from dicom_deid.example_tree import ExampleTree, build_example_tree
+from dicom_deid.archives import archive_stem
+from dicom_deid.paths import session_output_dir
 
 
 @dataclass
@@ -200,7 +202,7 @@ def test_session_without_archives_skips_the_unpack_stage_until_one_appears(tmp_p
     plain = ("EPL31_LHS_0002", "EPL31_LHS_0002_01")
     expected = set(tree.expected_dicoms[plain])
     for archive in [p for p in tree.session_dir(*plain).rglob("*") if archive_stem(p.name)]:
-        members = archive_output_dir(archive.relative_to(tree.session_dir(*plain)).as_posix())
+        members = archive_destination(archive.relative_to(tree.session_dir(*plain)).as_posix())
         expected = {path for path in expected if not path.startswith(members + "/")}
         archive.unlink()
     assert expected and expected != set(tree.expected_dicoms[plain])

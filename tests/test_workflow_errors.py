@@ -10,7 +10,7 @@ import pydicom
 from helpers import checksums, files_below, output_files, run_snakemake, sessions_run
 
 from dicom_deid.example_tree import build_example_tree
-from dicom_deid.layout import session_output_dir
+from dicom_deid.paths import session_output_dir
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
 

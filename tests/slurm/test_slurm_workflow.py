@@ -35,7 +35,7 @@ import test_workflow as local  # noqa: E402
 from helpers import REPO, checksums, files_below, output_files, planted_values, sessions_run  # noqa: E402
 
 from dicom_deid.example_tree import build_example_tree  # noqa: E402
-from dicom_deid.layout import session_output_dir  # noqa: E402
+from dicom_deid.paths import session_output_dir  # noqa: E402
 
 PROFILE = REPO / "profiles" / "slurm"
 RUN_TIMEOUT = int(os.environ.get("DEID_SLURM_RUN_TIMEOUT", "300"))  # seconds per snakemake run: a hang fails

@@ -1,18 +1,52 @@
-"""A self-contained HTML page of the dataset: what an ethics board or a data recipient reads.
+"""Stage 4, report: the dataset summary (one TSV row per session) and a self-contained HTML page of the dataset,
+what an ethics board or a data recipient reads.
 
-Built only from the session reports (which name files by output path and hold no DICOM value) and the
-configuration (whose key file path is shown, never the key).
+Rules `dataset_summary` and `html_report`. Built only from the session reports (which name files by output path
+and hold no DICOM value) and the configuration (whose key file path is shown, never the key).
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 from importlib.metadata import version
 from pathlib import Path
 
 from dicom_deid import tags
-from dicom_deid.checks import CHECKS
+from dicom_deid.records import SessionReport, Verdict, read_record
+from dicom_deid.verify import CHECKS
+
+SUMMARY_COLUMNS = (
+    "session",
+    "input_files",
+    "instances_written",
+    "series",
+    "modalities",
+    "skipped_non_dicom",
+    "dropped_dicomdir",
+    "values_repaired",
+    "verification",
+)
+
+
+def read_reports(report_paths: list[Path]) -> list[SessionReport]:
+    return [read_record(path, SessionReport) for path in sorted(report_paths)]
+
+
+def summary_table(reports: list[SessionReport]) -> str:
+    """TSV with one row per session report."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for report in reports:
+        counts = report.counts
+        writer.writerow(
+            [report.session, *(getattr(counts, c) for c in SUMMARY_COLUMNS[1:-1]), report.verification.value]
+        )
+    return out.getvalue()
+
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
@@ -54,45 +88,39 @@ def _bar_chart(title: str, values: dict[str, int]) -> str:
     )
 
 
-def build_html(report_paths: list[Path], config: dict) -> str:
-    reports = [json.loads(Path(p).read_text()) for p in sorted(report_paths)]
-    failed_checks = sum(r["verification"] != "pass" for r in reports)
+def build_html(reports: list[SessionReport], config: dict) -> str:
+    failed_checks = sum(r.verification is not Verdict.PASS for r in reports)
     summary_rows = []
     modalities: dict[str, int] = {}
     for report in reports:
-        counts = report["counts"]
-        for modality in filter(None, counts["modalities"].split(",")):
+        counts = report.counts
+        for modality in filter(None, counts.modalities.split(",")):
             modalities[modality] = modalities.get(modality, 0) + 1
-        verdict = report["verification"]
+        verdict = report.verification.value
         summary_rows.append(
             [
-                _e(report["session"]),
-                counts["input_files"],
-                counts["instances_written"],
-                counts["series"],
-                _e(counts["modalities"]),
-                counts["skipped_non_dicom"] + counts["dropped_dicomdir"],
-                counts["values_repaired"],
+                _e(report.session),
+                counts.input_files,
+                counts.instances_written,
+                counts.series,
+                _e(counts.modalities),
+                counts.skipped_non_dicom + counts.dropped_dicomdir,
+                counts.values_repaired,
                 f'<span class="{verdict}">{verdict}</span>',
             ]
         )
     skipped_rows = [
-        [_e(r["session"]), f"<code>{_e(item['path'])}</code>", _e(item["reason"])]
-        for r in reports
-        for item in r["skipped"]
+        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)] for r in reports for item in r.skipped
     ]
     repaired_rows = [
-        [_e(r["session"]), _e(keyword), count]
-        for r in reports
-        for keyword, count in r["repaired_values_by_keyword"].items()
+        [_e(r.session), _e(keyword), count] for r in reports for keyword, count in r.repaired_values_by_keyword.items()
     ]
     check_rows = [
-        [_e(r["session"])]
-        + [f'<span class="{r["checks"][c]["result"]}">{r["checks"][c]["result"]}</span>' for c in CHECKS]
+        [_e(r.session)] + [f'<span class="{r.checks[c].result.value}">{r.checks[c].result.value}</span>' for c in CHECKS]
         for r in reports
     ]
     config_rows = [[f"<code>{_e(k)}</code>", f"<code>{_e(json.dumps(v))}</code>"] for k, v in sorted(config.items())]
-    total = sum(r["counts"]["instances_written"] for r in reports)
+    total = sum(r.counts.instances_written for r in reports)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>De-identification report</title><style>{STYLE}</style></head>
 <body>
@@ -103,7 +131,7 @@ Sessions whose job failed have no report yet: their log names each bad file.</p>
 <h2>Sessions</h2>
 {_table(["session", "input files", "instances", "series", "modalities", "skipped", "values repaired",
          "verification"], summary_rows)}
-{_bar_chart("Instances per session", {r["session"]: r["counts"]["instances_written"] for r in reports})}
+{_bar_chart("Instances per session", {r.session: r.counts.instances_written for r in reports})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
 <h2>Verification checks</h2>
 {_table(["session", *CHECKS], check_rows)}
@@ -116,8 +144,8 @@ Sessions whose job failed have no report yet: their log names each bad file.</p>
 <li>Replaced with consistent pseudonyms: {_e(", ".join(tags.REPLACED))}; names, dates (shifted) and UIDs
 (remapped) by dicognito's defaults.</li>
 <li>Removed at every depth: {_e(", ".join(tags.REMOVED))}.</li>
-<li>Kept untouched on request: {_e(", ".join(config.get("keep", [])) or "nothing")}.
-Private elements: {_e(config.get("private_tags", "keep"))}.</li>
+<li>Kept untouched on request: {_e(", ".join(config["keep"]) or "nothing")}.
+Private elements: {_e(config["private_tags"])}.</li>
 </ul>
 <h2>Versions and configuration</h2>
 {_table(["package", "version"], [[p, _e(version(p))] for p in ("dicognito", "pydicom", "snakemake")])}

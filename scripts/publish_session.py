@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Gather a session's checks, then move it into the output, folder or zip (rule verify_session)."""
+"""Check a de-identified session as a whole, then move it into the output, folder or zip (rule publish_session)."""
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import argparse
@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 
 from dicom_deid.job import run_job
-from dicom_deid.layout import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
-from dicom_deid.publish import publish_verified
+from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
+from dicom_deid.records import FileResult, Sources, read_record, read_records
+from dicom_deid.stages.publish import publish_session
 
 
-def main(anonymized_dir: Path, final: Path, report: Path, session: str, settings: dict):
-    staged = json.loads((anonymized_dir / SOURCES_LIST).read_text())
-    results = json.loads((anonymized_dir / RESULTS).read_text())
-    publish_verified(staged, results, anonymized_dir / ANONYMIZED_FILES, final, report, session, settings)
+def main(anonymized_dir: Path, final: Path, report: Path, session: str, settings: dict) -> None:
+    sources = read_record(anonymized_dir / SOURCES_LIST, Sources)
+    results = read_records(anonymized_dir / RESULTS, FileResult)
+    publish_session(sources, results, anonymized_dir / ANONYMIZED_FILES, final, report, session, settings)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,37 @@
-"""Anonymize DICOM instances with dicognito, remove the 4 unwanted tags, and repair values dicognito chokes on.
+"""The one module that imports dicognito: its seeded Anonymizer, the handlers the workflow adds, and every use of
+dicognito's internals (tests/test_dicognito_adapter.py names each one, so an upgrade that moves them fails there).
 
-One `SessionAnonymizer` per process: building it imports and seeds dicognito once, not once per file.
+The workflow adds handlers to dicognito's chain: the 4 removed attributes are stripped (dicognito itself replaces
+three of them), malformed dates are emptied (dicognito stops on them), InstitutionAddress alone and an original
+department of RADIOLOGY are replaced (dicognito leaves both), and a fast path skips the chain for elements no
+handler changes (most of dicognito's cost). Internals used: Anonymizer._element_handlers,
+_anonymize_element and _dataset_updaters (to walk without decoding untouched elements); the selection attributes
+of IDAnonymizer, AddressAnonymizer, EquipmentAnonymizer, FixedValueAnonymizer and ValueKeeper (to know what each
+handler touches); AddressAnonymizer's word lists (the fake words it writes).
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pydicom
 from pydicom.dataelem import RawDataElement
 from dicognito.addressanonymizer import AddressAnonymizer
 from dicognito.anonymizer import Anonymizer
+from dicognito.datetimeanonymizer import DateTimeAnonymizer
 from dicognito.element_anonymizer import ElementAnonymizer
+from dicognito.equipmentanonymizer import EquipmentAnonymizer
+from dicognito.fixedvalueanonymizer import FixedValueAnonymizer
+from dicognito.idanonymizer import IDAnonymizer
+from dicognito.pnanonymizer import PNAnonymizer
 from dicognito.randomizer import Randomizer
+from dicognito.uianonymizer import UIAnonymizer
 from dicognito.unwantedelements import UnwantedElementsStripper
 from dicognito.value_keeper import ValueKeeper
 
 from dicom_deid import tags
-from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
-from dicom_deid.verify import check_output, original_facts
 
 _TIME = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
 _DATETIME = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?")
@@ -159,25 +167,27 @@ class SkipUntouched(ElementAnonymizer):
 
     @classmethod
     def for_handlers(cls, handlers) -> SkipUntouched | None:
+        """Built from what each handler selects; None (no fast path) when a handler is of an unknown kind."""
         tags_: set[int] = set()
         for handler in handlers:
-            kind = type(handler).__name__
-            if kind in ("UIAnonymizer", "PNAnonymizer", "DateTimeAnonymizer", "MalformedDateCleaner"):
+            if isinstance(handler, UIAnonymizer | PNAnonymizer | DateTimeAnonymizer | MalformedDateCleaner):
                 continue  # select by VR only
-            elif kind == "UnwantedElementsStripper":
+            elif isinstance(handler, UnwantedElementsStripper):
                 tags_.update(handler.tags)
-            elif kind == "IDAnonymizer":
+            elif isinstance(handler, IDAnonymizer):
                 tags_.update([*handler.id_tags, handler.issuer_tag])
-            elif kind == "AddressAnonymizer":
+            elif isinstance(handler, AddressAnonymizer):
                 tags_.update(handler._value_factories)
-            elif kind == "EquipmentAnonymizer":
+            elif isinstance(handler, EquipmentAnonymizer):
                 tags_.update(handler._element_anonymizers)
-            elif kind in ("FixedValueAnonymizer", "ValueKeeper"):
-                tags_.add(handler.tag if kind == "FixedValueAnonymizer" else handler._tag)
-            elif kind in ("LoneInstitutionAddress", "DepartmentName"):
+            elif isinstance(handler, FixedValueAnonymizer):
+                tags_.add(handler.tag)
+            elif isinstance(handler, ValueKeeper):
+                tags_.add(handler._tag)
+            elif isinstance(handler, LoneInstitutionAddress | DepartmentName):
                 tags_.add(handler.TAG)
             else:
-                return None  # a handler we do not know: no fast path
+                return None
         return cls(tags_)
 
     def _untouched(self, tag, vr: str) -> bool:
@@ -200,61 +210,26 @@ class SkipUntouched(ElementAnonymizer):
         yield from ()
 
 
-def _complete_file_meta(dataset: pydicom.Dataset) -> None:
-    """Some real files lack the file meta's copies of SOP Class/Instance UID; a standard file needs them."""
-    meta = dataset.file_meta
-    if not meta.get("MediaStorageSOPClassUID") and dataset.get("SOPClassUID"):
-        meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    if dataset.get("SOPInstanceUID"):  # dicognito remaps both; keep them equal
-        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+class DicognitoAnonymizer:
+    """dicognito's Anonymizer seeded with the key, plus the workflow's handlers. One per process: building it
+    imports and seeds dicognito once, not once per file."""
 
-
-@dataclass(frozen=True)
-class Policy:
-    """Everything that decides the output bytes besides the input and dicognito's defaults."""
-
-    seed: str
-    keep: tuple[str, ...] = ()  # attributes left untouched (dicognito's ValueKeeper)
-    private_tags: str = "keep"  # or "remove"
-    patient_name: str | None = None  # data2bids sets PatientName to the session label
-    fast_path: bool = True
-
-
-@dataclass
-class FileResult:
-    """What happened to one file; `relpath` is its output path relative to the session folder."""
-
-    relpath: str
-    status: str  # "written", "skipped" (not DICOM), "dropped" (DICOMDIR), "bad"
-    reason: str = ""
-    repaired: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
-    modality: str = ""
-    series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
-    crosswalk: tuple[str, str, str, str] | None = None  # original and new PatientID, StudyInstanceUID
-
-
-class SessionAnonymizer:
-    def __init__(self, policy: Policy | str) -> None:
-        self.policy = policy if isinstance(policy, Policy) else Policy(seed=policy)
-        seed = self.policy.seed
+    def __init__(self, seed: str, keep: tuple[str, ...] = (), fast_path: bool = True) -> None:
         self.anonymizer = Anonymizer(id_prefix="", id_suffix="", seed=seed)
         self.date_cleaner = MalformedDateCleaner()
         # add_element_handler puts each handler first; the last added runs first.
         self.anonymizer.add_element_handler(DepartmentName())
         self.anonymizer.add_element_handler(LoneInstitutionAddress(Randomizer(seed)))
         self.anonymizer.add_element_handler(UnwantedElementsStripper(*tags.REMOVED))
-        self.fast_path = None
-        if self.policy.fast_path:
-            self.fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers)
-            if self.fast_path is not None:
-                self.anonymizer.add_element_handler(self.fast_path)
+        self.fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers) if fast_path else None
+        if self.fast_path is not None:
+            self.anonymizer.add_element_handler(self.fast_path)
         self.anonymizer.add_element_handler(self.date_cleaner)
-        for keyword in self.policy.keep:
+        for keyword in keep:
             self.anonymizer.add_element_handler(ValueKeeper(keyword))
 
     def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
-        """Anonymize in place; return how many malformed values of each keyword were emptied."""
+        """Anonymize in place (file meta included); return how many malformed values of each keyword were emptied."""
         self.date_cleaner.emptied.clear()
         if self.fast_path is None:
             self.anonymizer.anonymize(dataset)
@@ -264,10 +239,6 @@ class SessionAnonymizer:
             self._walk(dataset)
             for updater in self.anonymizer._dataset_updaters:
                 updater(dataset)
-        if self.policy.private_tags == "remove":
-            dataset.remove_private_tags()
-        if self.policy.patient_name is not None:
-            dataset.PatientName = self.policy.patient_name
         return dict(self.date_cleaner.emptied)
 
     def _walk(self, dataset: pydicom.Dataset) -> None:
@@ -281,42 +252,3 @@ class SessionAnonymizer:
             if tag in dataset and element.VR == "SQ":  # a handler may have deleted it
                 for item in element.value:
                     self._walk(item)
-
-    def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
-        """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
-        try:
-            dataset = read_instance(source, relpath)
-        except NotDicom as error:
-            return FileResult(relpath, "skipped", str(error))
-        except DicomDir as error:
-            return FileResult(relpath, "dropped", str(error))
-        except BadDicom as error:
-            return FileResult(relpath, "bad", str(error))
-        facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
-        try:
-            repaired = self.anonymize(dataset)
-        except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
-            return FileResult(relpath, "bad", f"{relpath}: anonymization failed ({type(error).__name__})")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Named per process, so a leftover worker of a killed job never renames another's half-written file.
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        _complete_file_meta(dataset)
-        try:
-            dataset.save_as(partial, enforce_file_format=True)
-        except (AttributeError, ValueError, TypeError) as error:  # not OSError: a full disk must stop the job
-            partial.unlink(missing_ok=True)
-            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
-            return FileResult(relpath, "bad", f"{relpath}: {reason}")
-        os.replace(partial, target)
-        result = FileResult(relpath, "written", repaired=repaired)
-        result.failures = check_output(facts, target, relpath, self.policy)
-        result.modality = str(dataset.get("Modality", ""))
-        result.series = str(dataset.get("SeriesInstanceUID", ""))
-        if crosswalk:
-            result.crosswalk = (
-                facts.patient_id,
-                str(dataset.get("PatientID", "")),
-                facts.study_uid,
-                str(dataset.get("StudyInstanceUID", "")),
-            )
-        return result

@@ -1,7 +1,7 @@
-"""Find subjects and sessions in the data2bids imaging layout, and build every path the workflow uses.
+"""Find subjects and sessions in the data2bids imaging layout, and collect what would otherwise be left behind.
 
-Input:  <input_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...
-Output: <output_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...  (mirrors paths relative to the session folder)
+Input: <input_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...   (paths.py builds every path from there on)
+Runs when the workflow is parsed, before any job; imports neither pydicom nor dicognito.
 """
 
 from __future__ import annotations
@@ -9,24 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-IMAGING = "imaging"
-
-# Longest first, so ".tar.gz" wins over ".gz"-less ".tar" checks; matched case-insensitively.
-ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
-
-# Folders under output_dir that are not subjects: the reports, and the data2bids layout's zips.
-REPORTS = "reports"
-RESERVED = (REPORTS, IMAGING)
-
-# Inside a session's scratch folders under work_dir (one Snakemake output each, so the DAG stays small):
-# staged/ (only for a session with archives) and anonymized/.
-SOURCES_LIST = "sources.json"  # both: every file to de-identify and where it is, plus archive problems
-UNPACKED = "unpacked"  # staged/: the members of the session's archives
-ANONYMIZED_FILES = "files"  # anonymized/: the de-identified files, laid out as in the output
-RESULTS = "results.json"  # anonymized/: every file's outcome and checks
-
+from dicom_deid.archives import archive_stem
+from dicom_deid.paths import IMAGING, RESERVED, session_name
 
 @dataclass(frozen=True)
 class Session:
@@ -40,7 +26,7 @@ class Session:
 
     @property
     def name(self) -> str:
-        return f"{self.subject}_{self.ses}"
+        return session_name(self.subject, self.ses)
 
 
 @dataclass
@@ -48,38 +34,6 @@ class Discovery:
     sessions: list[Session] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # things left behind, reported but not fatal
     errors: list[str] = field(default_factory=list)  # things that stop the run
-
-
-def archive_stem(name: str) -> str | None:
-    """Name of an archive without its extension, or None when `name` is no archive we unpack."""
-    lower = name.lower()
-    for suffix in ARCHIVE_SUFFIXES:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return None
-
-
-def archive_destination(archive_relpath: str) -> str:
-    """Where an archive's members land, relative to the session: `a/b.tar.gz` -> `a/b`."""
-    path = PurePosixPath(archive_relpath)
-    stem = archive_stem(path.name)
-    if stem is None:
-        raise ValueError(f"{archive_relpath}: not an archive")
-    return str(path.parent / stem) if str(path.parent) != "." else stem
-
-
-def session_output_dir(output_dir: str | Path, subject: str, ses: str) -> Path:
-    return Path(output_dir) / subject / IMAGING / f"{subject}_{ses}"
-
-
-def data2bids_label(subject: str, ses: str) -> str:
-    """The session label data2bids gives a session's zip and its PatientName."""
-    return f"{subject}_SE{ses}_MRI"
-
-
-def session_output_zip(output_dir: str | Path, subject: str, ses: str) -> Path:
-    """data2bids' layout for SPReD/Brain-CODE uploads: one zip per session."""
-    return Path(output_dir) / IMAGING / subject / f"{data2bids_label(subject, ses)}.zip"
 
 
 def walk_files(top: Path):

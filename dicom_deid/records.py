@@ -1,0 +1,188 @@
+"""The records the stages hand each other, and the one versioned JSON codec they cross process boundaries with.
+
+unpack    -> Sources                      (unpacked/sources.json)
+anonymize -> Sources, list of FileResult  (anonymized/sources.json, anonymized/results.json)
+publish   -> SessionReport                (reports/<SUBJECT>/<SUBJECT>_<SES>.json)
+report    <- every SessionReport
+
+Each JSON file names its record and FORMAT_VERSION; a file written by another version is refused with a message
+that says so, rather than failing later on a missing key. Nothing here imports pydicom or dicognito.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+# Raise when a record's fields change meaning or name; scratch files of an older run are then remade.
+FORMAT_VERSION = 1
+
+
+class Outcome(str, Enum):
+    """What happened to one input file."""
+
+    WRITTEN = "written"  # de-identified and checked
+    SKIPPED = "skipped"  # not DICOM: left out and reported
+    DROPPED = "dropped"  # a DICOMDIR: left out and reported (it indexes patient identifiers)
+    BAD = "bad"  # DICOM that cannot be de-identified: fails the session
+
+
+class Verdict(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything that decides the output bytes besides the input and dicognito's defaults."""
+
+    seed: str
+    keep: tuple[str, ...]  # attributes left untouched
+    private_tags: str  # "keep" or "remove"
+    patient_name: str | None = None  # data2bids sets PatientName to the session label
+    fast_path: bool = True  # leave elements no handler changes undecoded (tests compare with and without)
+
+
+@dataclass
+class Sources:
+    """Every file of a session to de-identify, as (output path relative to the session, path to read);
+    sorted, so every later stage sees the files in the same order. `problems`: archives that could not be
+    unpacked, reported with the session's bad files."""
+
+    files: list[tuple[str, str]]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileResult:
+    """What happened to one file; `relpath` is its output path relative to the session folder."""
+
+    relpath: str
+    outcome: Outcome
+    reason: str = ""
+    repaired: dict[str, int] = field(default_factory=dict)  # malformed values emptied, by keyword
+    failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
+    modality: str = ""
+    series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
+    # Original and new PatientID and StudyInstanceUID, for the crosswalk; never written to results.json.
+    crosswalk: tuple[str, str, str, str] | None = None
+
+
+@dataclass
+class Check:
+    result: Verdict
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Counts:
+    input_files: int
+    instances_written: int
+    series: int
+    modalities: str  # comma-separated, sorted
+    skipped_non_dicom: int
+    dropped_dicomdir: int
+    values_repaired: int
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class SessionReport:
+    """One published session, as the reports show it; names files by output path and holds no DICOM value."""
+
+    session: str
+    counts: Counts
+    skipped: list[SkippedFile]
+    repaired_values_by_keyword: dict[str, int]
+    checks: dict[str, Check]
+    verification: Verdict
+    settings: dict  # the options that shaped the output; never the key
+    versions: dict[str, str]
+
+
+class RecordError(Exception):
+    """A record file of another format version, or not the record expected."""
+
+
+def to_json(record) -> dict:
+    """A dataclass as plain JSON values, with its name and the format version."""
+    return {"record": type(record).__name__, "version": FORMAT_VERSION, **_plain(record)}
+
+
+def from_json(cls, data: dict, source: str = "record"):
+    found = (data.get("record"), data.get("version"))
+    if found != (cls.__name__, FORMAT_VERSION):
+        raise RecordError(
+            f"{source}: expected a {cls.__name__} record of format version {FORMAT_VERSION}, found {found[0]} "
+            f"version {found[1]} (written by another version of the workflow; rerun the session)"
+        )
+    return _build(cls, {k: v for k, v in data.items() if k not in ("record", "version")})
+
+
+def write_record(path: Path, record) -> None:
+    _write_json(path, to_json(record))
+
+
+def write_records(path: Path, records: list) -> None:
+    """A list of records of one kind, e.g. every FileResult of a session."""
+    _write_json(path, {"records": [to_json(r) for r in records]})
+
+
+def read_record(path: Path, cls):
+    return from_json(cls, json.loads(Path(path).read_text()), str(path))
+
+
+def read_records(path: Path, cls) -> list:
+    return [from_json(cls, item, str(path)) for item in json.loads(Path(path).read_text())["records"]]
+
+
+def _write_json(path: Path, data) -> None:
+    """Written beside its final name and renamed: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _build(kind, value):
+    """The inverse of _plain, guided by the type annotations of the record classes above."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.init})
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    if origin in (typing.Union, types.UnionType):
+        return _build(next(a for a in args if a is not type(None)), value)
+    if origin is list:
+        return [_build(args[0], item) for item in value]
+    if origin is tuple:
+        return tuple(_build(a, item) for a, item in zip(args, value, strict=True))
+    if origin is dict:
+        return {key: _build(args[1], item) for key, item in value.items()}
+    return value

@@ -1,0 +1,159 @@
+"""Stage 2, anonymize: de-identify a session's files in parallel worker processes, and check each file as written.
+
+Rule `anonymize_session`. Each worker reads a file, takes the facts verification needs from the original,
+anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands the written file to the verifier
+(verify.py) while it is still in the page cache. Nothing reaches the output here: stage 3 (publish) does that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pydicom
+
+from dicom_deid.crosswalk import append_rows
+from dicom_deid.dicognito_adapter import DicognitoAnonymizer
+from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
+from dicom_deid.job import session_error
+from dicom_deid.records import FileResult, Outcome, Policy, Sources
+from dicom_deid.verify.files import check_output, original_facts
+
+log = logging.getLogger(__name__)
+
+
+def _complete_file_meta(dataset: pydicom.Dataset) -> None:
+    """Some real files lack the file meta's copies of SOP Class/Instance UID; a standard file needs them."""
+    meta = dataset.file_meta
+    if not meta.get("MediaStorageSOPClassUID") and dataset.get("SOPClassUID"):
+        meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    if dataset.get("SOPInstanceUID"):  # dicognito remaps both; keep them equal
+        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+
+
+class FileDeidentifier:
+    """De-identifies one file after another with one seeded anonymizer (one per worker process)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.dicognito = DicognitoAnonymizer(policy.seed, policy.keep, policy.fast_path)
+
+    def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
+        """Apply the policy in place; return how many malformed values of each keyword were emptied."""
+        repaired = self.dicognito.anonymize(dataset)
+        if self.policy.private_tags == "remove":
+            dataset.remove_private_tags()
+        if self.policy.patient_name is not None:
+            dataset.PatientName = self.policy.patient_name
+        return repaired
+
+    def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
+        """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
+        try:
+            dataset = read_instance(source, relpath)
+        except NotDicom as error:
+            return FileResult(relpath, Outcome.SKIPPED, str(error))
+        except DicomDir as error:
+            return FileResult(relpath, Outcome.DROPPED, str(error))
+        except BadDicom as error:
+            return FileResult(relpath, Outcome.BAD, str(error))
+        facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
+        try:
+            repaired = self.anonymize(dataset)
+        except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Named per process, so a leftover worker of a killed job never renames another's half-written file.
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        _complete_file_meta(dataset)
+        try:
+            dataset.save_as(partial, enforce_file_format=True)
+        except (AttributeError, ValueError, TypeError) as error:  # not OSError: a full disk must stop the job
+            partial.unlink(missing_ok=True)
+            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
+        os.replace(partial, target)
+        result = FileResult(relpath, Outcome.WRITTEN, repaired=repaired)
+        result.failures = check_output(facts, target, relpath, self.policy)
+        result.modality = str(dataset.get("Modality", ""))
+        result.series = str(dataset.get("SeriesInstanceUID", ""))
+        if crosswalk:
+            result.crosswalk = (
+                facts.patient_id,
+                str(dataset.get("PatientID", "")),
+                facts.study_uid,
+                str(dataset.get("StudyInstanceUID", "")),
+            )
+        return result
+
+
+# One per worker process, built by the pool's initializer.
+_worker: FileDeidentifier | None = None
+_crosswalk = False
+_parent = 0
+
+
+def _start_worker(policy: Policy, crosswalk: bool) -> None:
+    global _worker, _crosswalk, _parent
+    _worker, _crosswalk, _parent = FileDeidentifier(policy), crosswalk, os.getppid()
+
+
+def _deidentify_one(job: tuple[str, str, str]) -> FileResult:
+    if os.getppid() != _parent:  # the job was killed: stop, rather than write into its rerun's folder
+        os._exit(1)
+    relpath, source, target = job
+    return _worker.process_file(Path(source), Path(target), relpath, crosswalk=_crosswalk)
+
+
+def _results(jobs: list, policy: Policy, crosswalk: bool, workers: int):
+    if workers <= 1 or len(jobs) < 2:
+        _start_worker(policy, crosswalk)
+        yield from map(_deidentify_one, jobs)
+        return
+    # One process per thread, each building its seeded anonymizer once; map keeps the input order.
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(policy, crosswalk)) as pool:
+        yield from pool.map(_deidentify_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
+
+
+def _size(job: tuple[str, str, str]) -> int:
+    try:
+        return os.stat(job[1]).st_size
+    except OSError:  # reported as the file is processed
+        return 0
+
+
+def anonymize_session(
+    sources: Sources,
+    out_dir: Path,
+    policy: Policy,
+    workers: int,
+    session: str,
+    crosswalk_file: Path | None = None,
+) -> list[FileResult]:
+    """De-identify and check every source into `out_dir`; raise SessionError listing every bad file."""
+    # Largest first: a worker left alone with a 50 MB multi-frame file at the end idles the others.
+    jobs = sorted(((rel, src, str(out_dir / rel)) for rel, src in sources.files), key=_size, reverse=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[FileResult] = []
+    started = last_report = time.monotonic()
+    log.info("%s: %d files to de-identify with %d worker(s)", session, len(jobs), workers)
+    for result in _results(jobs, policy, crosswalk_file is not None, workers):
+        results.append(result)
+        now = time.monotonic()
+        if now - last_report >= 10 or len(results) == len(jobs):
+            rate = len(results) / max(now - started, 1e-9)
+            log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
+            last_report = now
+    results.sort(key=lambda r: r.relpath)  # the sources' order: results do not depend on the workers
+    problems = list(sources.problems) + [r.reason for r in results if r.outcome is Outcome.BAD]
+    if problems:
+        raise session_error(session, problems)
+    if crosswalk_file is not None:
+        added = append_rows(crosswalk_file, session, {r.crosswalk for r in results if r.crosswalk})
+        log.info("%s: %d new row(s) in the crosswalk", session, added)
+        for result in results:
+            result.crosswalk = None  # identifying: never into the results file
+    return results

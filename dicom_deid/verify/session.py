@@ -1,0 +1,40 @@
+"""Per-session check, run by the publish stage: gathers the per-file checks and adds the session-level one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dicom_deid.records import Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.verify import CHECKS, FILE_CHECKS
+
+
+def _is_instance(path: Path) -> bool:
+    # Imported here: only sessions with skipped files need pydicom, and the publish job starts faster without.
+    from dicom_deid.dicomfile import DicomDir, NotDicom, read_instance
+
+    try:
+        read_instance(path, path.name)
+    except (NotDicom, DicomDir):
+        return False
+    return True
+
+
+def check_session(sources: Sources, results: list[FileResult], files_dir: Path) -> dict[str, Check]:
+    """Gather the per-file checks of a session and add the session-level one, for every check in CHECKS."""
+    failures: dict[str, list[str]] = {name: [] for name in CHECKS}
+    source_paths = dict(sources.files)
+    expected = sorted(r.relpath for r in results if r.outcome is Outcome.WRITTEN)
+    present = sorted(p.relative_to(files_dir).as_posix() for p in files_dir.rglob("*") if p.is_file())
+    once = failures["every_instance_once"]
+    once += [f"{rel}: input file has no outcome" for rel in sorted(set(source_paths) - {r.relpath for r in results})]
+    once += [f"{rel}: DICOM instance missing from the output" for rel in sorted(set(expected) - set(present))]
+    once += [f"{rel}: output file that no input instance accounts for" for rel in sorted(set(present) - set(expected))]
+    for result in results:
+        left_out = result.outcome in (Outcome.SKIPPED, Outcome.DROPPED)
+        if left_out and _is_instance(Path(source_paths[result.relpath])):
+            once.append(f"{result.relpath}: a DICOM instance was left out")
+        if result.outcome is Outcome.WRITTEN and set(result.failures) != set(FILE_CHECKS):
+            once.append(f"{result.relpath}: was not checked")
+        for name, items in result.failures.items():
+            failures[name] += items
+    return {name: Check(Verdict.FAIL if items else Verdict.PASS, items) for name, items in failures.items()}

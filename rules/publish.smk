@@ -1,0 +1,25 @@
+# Stage 3, publish (dicom_deid/stages/publish.py): the session checked as a whole; only a session that passes
+# every check enters the output, in one step, with its report.
+rule publish_session:
+    input:
+        anonymized=PATHS.anonymized(**S),
+        # Kept until the session is published: skipped archive members are re-read from it.
+        unpacked=unpacked_if_archives,
+    output:
+        session=(
+            PATHS.session_output(**S) if PATHS.data2bids else directory(PATHS.session_output(**S))
+        ),
+        report=PATHS.session_report(**S),
+    params:
+        session=SESSION_NAME,
+        settings=json.dumps(SETTINGS),
+    log:
+        PATHS.session_log("publish_session", **S),
+    # Counts no core: it gathers JSON and renames a folder, so it runs while the next session is anonymized.
+    threads: 0
+    conda:
+        "../environment.yml"
+    shell:
+        "publish_session.py --anonymized {input.anonymized:q}"
+        " --output {output.session:q} --report {output.report:q} --session {params.session:q}"
+        " --settings {params.settings:q} --log {log:q}"
