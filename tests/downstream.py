@@ -175,12 +175,18 @@ def _voxel_differences(name: str, before: Conversion, after: Conversion) -> list
     problems = []
     if image_before.shape != image_after.shape:
         return [f"{name}: image shape {image_before.shape} became {image_after.shape}"]
-    voxels_before, voxels_after = numpy.asanyarray(image_before.dataobj), numpy.asanyarray(image_after.dataobj)
+    # Stored values and scaling apart: RGB NIfTIs (dcm2niix writes them for colour DICOM) cannot be scaled.
+    voxels_before, voxels_after = image_before.dataobj.get_unscaled(), image_after.dataobj.get_unscaled()
     if voxels_before.dtype != voxels_after.dtype or not numpy.array_equal(voxels_before, voxels_after):
-        changed = int(numpy.count_nonzero(voxels_before != voxels_after))
+        changed = (
+            int(numpy.count_nonzero(voxels_before != voxels_after)) if voxels_before.dtype == voxels_after.dtype else -1
+        )
         problems.append(
             f"{name}: voxel data differ ({changed} voxels; dtype {voxels_before.dtype}, {voxels_after.dtype})"
         )
+    scaling_before, scaling_after = image_before.header.get_slope_inter(), image_after.header.get_slope_inter()
+    if not numpy.allclose(numpy.array(scaling_before, float), numpy.array(scaling_after, float), equal_nan=True):
+        problems.append(f"{name}: voxel scaling (slope, intercept) {scaling_before} became {scaling_after}")
     if not numpy.allclose(image_before.affine, image_after.affine, atol=1e-4):
         problems.append(f"{name}: affine differs:\n{image_before.affine}\nvs\n{image_after.affine}")
     return problems
