@@ -205,10 +205,9 @@ def compare(
     """Every difference a researcher would meet between two conversions, in words; [] when none."""
     ignored = set(ignored_keys)
     problems = []
-    if set(before) != set(after):
-        problems.append(
-            f"series differ: only before {sorted(set(before) - set(after))}, only after {sorted(set(after) - set(before))}"
-        )
+    only_before, only_after = sorted(set(before) - set(after)), sorted(set(after) - set(before))
+    if only_before or only_after:
+        problems.append(f"series differ: only before {only_before}, only after {only_after}")
     for name in sorted(set(before) & set(after)):
         old, new = before[name], after[name]
         problems += _voxel_differences(name, old, new)

@@ -69,6 +69,9 @@ class VendorFile:
     load: Callable[[], bytes]
     vendor: str
     exercises: str
+    # Files of one series share a session: dcm2niix writes b=1000 only for the b0 + b1000 pair
+    # (the b1000 mosaic converted alone comes out with bval 0).
+    session: str | None = None
 
 
 def _package_dir(package: str) -> Path:
@@ -105,11 +108,13 @@ VENDOR_FILES: dict[str, VendorFile] = {
         _nibabel_file("siemens_dwi_0.dcm.gz"),
         "Siemens TrioTim, syngo MR B17",
         "DWI mosaic b=0: CSA image and series headers (mosaic size, slice times, ASCII protocol); bval 0",
+        session="siemens_dwi",
     ),
     "siemens_dwi_b1000": VendorFile(
         _nibabel_file("siemens_dwi_1000.dcm.gz"),
         "Siemens TrioTim, syngo MR B17",
-        "DWI mosaic b=1000: b-value and gradient direction only in private elements; bval/bvec",
+        "DWI mosaic b=1000: b-value and gradient direction only in private CSA elements; bval/bvec",
+        session="siemens_dwi",
     ),
     "philips_mprage": VendorFile(
         _nibabel_file("philips_mprage.dcm.gz"),
@@ -238,9 +243,9 @@ def found_in(data: bytes, text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class PlantedSession:
-    vendor_file: str
-    dicom: Path
-    planted: tuple[PlantedValue, ...]
+    vendor_files: tuple[str, ...]
+    dicoms: tuple[Path, ...]
+    planted: tuple[PlantedValue, ...]  # of all its files, each value once
 
 
 # Subjects by vendor, so one subject's sessions share an identity as real repeat visits do.
@@ -248,17 +253,22 @@ _SUBJECT_OF_VENDOR = {"siemens": "VENDOR_0001", "philips": "VENDOR_0002", "ge": 
 
 
 def build_vendor_tree(root: Path | str) -> dict[str, PlantedSession]:
-    """Write root/<SUBJECT>/imaging/<SUBJECT>_<SES>/<name>.dcm, one session per vendor file; by session name."""
+    """Write root/<SUBJECT>/imaging/<SUBJECT>_<SES>/<name>.dcm, a session per vendor file or series; by session."""
     root = Path(root)
+    session_of_group: dict[str, str] = {}
     sessions: dict[str, PlantedSession] = {}
-    next_session: dict[str, int] = {}
     for name, vendor_file in VENDOR_FILES.items():
         subject = _SUBJECT_OF_VENDOR[name.split("_", 1)[0]]
-        next_session[subject] = next_session.get(subject, 0) + 1
-        session = f"{subject}_{next_session[subject]:02d}"
+        group = vendor_file.session or name
+        if group not in session_of_group:
+            taken = sum(s.startswith(f"{subject}_") for s in session_of_group.values())
+            session_of_group[group] = f"{subject}_{taken + 1:02d}"
+        session = session_of_group[group]
         planted = planting(vendor_file.load(), identity_for(subject))
         path = root / subject / "imaging" / session / f"{name}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(planted.data)
-        sessions[session] = PlantedSession(name, path, planted.values)
+        before = sessions.get(session, PlantedSession((), (), ()))
+        values = before.planted + tuple(v for v in planted.values if v not in before.planted)
+        sessions[session] = PlantedSession((*before.vendor_files, name), (*before.dicoms, path), values)
     return sessions
