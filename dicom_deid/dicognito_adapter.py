@@ -13,6 +13,8 @@ handler touches); AddressAnonymizer's word lists (the fake words it writes).
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import re
 from collections import Counter
 
@@ -145,6 +147,39 @@ class DepartmentName(ElementAnonymizer):
         yield "Replace InstitutionalDepartmentName with RADIOLOGY (IMAGING where it was RADIOLOGY)"
 
 
+def pseudonymous_uid(seed: str, uid: str) -> str:
+    """A UUID-derived UID (PS3.5 B.2): "2.25." and a 128-bit UUID (version 8, custom) made from the key and
+    the original UID; the same in every job and run with the same key, at most 44 characters."""
+    digest = int.from_bytes(hmac.new(seed.encode(), uid.encode(), hashlib.sha256).digest()[:16], "big")
+    digest = (digest & ~(0xF << 76)) | (0x8 << 76)  # version 8
+    digest = (digest & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return f"2.25.{digest}"
+
+
+class UidRemapper(ElementAnonymizer):
+    """Remaps every UID to a valid UUID-derived UID, except those that name standard or vendor things (tags.py).
+
+    Runs before dicognito's UIAnonymizer, whose "2." + 40 digits dciodvfy rejects ("non-existent Joint ISO/ITU-T
+    arc"), and which remaps coding scheme and private creator UIDs too.
+    """
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+
+    def __call__(self, dataset: pydicom.Dataset, data_element: pydicom.DataElement) -> bool:
+        if data_element.VR != "UI":
+            return False
+        if data_element.value:
+            keyword = pydicom.datadict.keyword_for_tag(data_element.tag)
+            values = _values(data_element)
+            new = [v if tags.uid_is_kept(keyword, v) or not v else pseudonymous_uid(self.seed, v) for v in values]
+            data_element.value = new if len(new) > 1 else new[0]
+        return True  # handled: dicognito's UIAnonymizer must not remap it again
+
+    def describe_actions(self):
+        yield "Replace instance UIDs with UUID-derived UIDs (2.25.), keeping class, syntax and scheme UIDs"
+
+
 # VRs a dictionary entry may hold that are a single VR (not "US or SS" and the like).
 _SINGLE_VRS = frozenset(pydicom.valuerep.VR.__members__)
 SPECIFIC_CHARACTER_SET = 0x00080005
@@ -170,7 +205,7 @@ class SkipUntouched(ElementAnonymizer):
         """Built from what each handler selects; None (no fast path) when a handler is of an unknown kind."""
         tags_: set[int] = set()
         for handler in handlers:
-            if isinstance(handler, UIAnonymizer | PNAnonymizer | DateTimeAnonymizer | MalformedDateCleaner):
+            if isinstance(handler, UIAnonymizer | UidRemapper | PNAnonymizer | DateTimeAnonymizer | MalformedDateCleaner):
                 continue  # select by VR only
             elif isinstance(handler, UnwantedElementsStripper):
                 tags_.update(handler.tags)
@@ -221,6 +256,7 @@ class DicognitoAnonymizer:
         self.anonymizer.add_element_handler(DepartmentName())
         self.anonymizer.add_element_handler(LoneInstitutionAddress(Randomizer(seed)))
         self.anonymizer.add_element_handler(UnwantedElementsStripper(*tags.REMOVED))
+        self.anonymizer.add_element_handler(UidRemapper(seed))
         self.fast_path = SkipUntouched.for_handlers(self.anonymizer._element_handlers) if fast_path else None
         if self.fast_path is not None:
             self.anonymizer.add_element_handler(self.fast_path)

@@ -43,7 +43,7 @@ class Policy:
 
     seed: str
     keep: tuple[str, ...]  # attributes left untouched
-    private_tags: str  # "keep" or "remove"
+    private_tags: str  # "safe" (what conversion reads), "keep" or "remove"
     patient_name: str | None = None  # data2bids sets PatientName to the session label
     fast_path: bool = True  # leave elements no handler changes undecoded (tests compare with and without)
 
@@ -66,6 +66,10 @@ class FileResult:
     outcome: Outcome
     reason: str = ""
     repaired: dict[str, int] = field(default_factory=dict)  # malformed values emptied, by keyword
+    # Known values replaced outside their own attributes, by "<attribute of the value> in <place>".
+    scrubbed: dict[str, int] = field(default_factory=dict)
+    private_kept: int = 0  # private elements left in the file, at every depth
+    private_removed: int = 0
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series

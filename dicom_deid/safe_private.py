@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag, TagType
 
@@ -188,10 +189,26 @@ def walk_private(dataset: Dataset, safe_list: SafePrivateList | None = None) -> 
             yield dataset, tag, tag in kept_set
             if tag not in kept_set:
                 continue
-        element = dataset[tag]
-        if element.VR == "SQ":
-            for item in element.value:
-                yield from walk_private(item, safe_list)
+        if _may_be_sequence(dataset, tag):
+            element = dataset[tag]
+            if element.VR == "SQ":
+                for item in element.value:
+                    yield from walk_private(item, safe_list)
+
+
+def _may_be_sequence(dataset: Dataset, tag: BaseTag) -> bool:
+    """Without decoding the element: decoding every element would make pydicom re-encode all of them."""
+    vr = dataset.get_item(tag).VR
+    if vr == "SQ":
+        return True
+    if vr not in (None, "UN"):
+        return False
+    if tag.is_private:
+        return True  # implicit VR: only decoding tells (pydicom looks the creator up in its private dictionary)
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return False
 
 
 def remove_unsafe_private(dataset: Dataset, safe_list: SafePrivateList | None = None) -> int:

@@ -44,3 +44,47 @@ DEPARTMENT_PSEUDONYMS = ("RADIOLOGY", "IMAGING")
 
 # May be kept (config `keep`) only with `allow_keep_identifying: true`: they identify the patient directly.
 KEEP_NEEDS_OVERRIDE = (*REMOVED, "PatientID")
+
+# UIDs that name standard or vendor things (SOP classes, transfer syntaxes, code lists, creators), not the
+# patient's instances: kept as they are, wherever they occur. Every other UID is remapped.
+KEPT_UID_SUFFIXES = ("ClassUID", "TransferSyntaxUID")
+KEPT_UID_KEYWORDS = frozenset(
+    {
+        "CodingSchemeUID",
+        "ContextGroupExtensionCreatorUID",
+        "ContextUID",
+        "CreatorVersionUID",
+        "MappingResourceUID",
+        "PrivateInformationCreatorUID",
+        "TemplateExtensionCreatorUID",
+        "TemplateExtensionOrganizationUID",
+    }
+)
+STANDARD_UID_ROOT = "1.2.840.10008."  # every UID the DICOM standard itself defines
+
+
+def uid_is_kept(keyword: str, value: str) -> bool:
+    return keyword.endswith(KEPT_UID_SUFFIXES) or keyword in KEPT_UID_KEYWORDS or value.startswith(STANDARD_UID_ROOT)
+
+
+# Attributes that name things rather than people: never rewritten, and a known value found only in them
+# (pydicom's MR_small has an InstitutionName equal to its Manufacturer) identifies nobody.
+NAMING_KEYWORDS = frozenset(
+    {
+        "Manufacturer",
+        "ManufacturerModelName",
+        "SoftwareVersions",
+        "CodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "LongCodeValue",
+        "URNCodeValue",
+        "SpecificCharacterSet",
+        "ImplementationClassUID",  # file meta: the writing software, not the patient
+        "ImplementationVersionName",
+    }
+)
+
+# Values that stand for "nobody" in exports that were already (partly) anonymized, and phantoms: never a
+# leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value.
+PLACEHOLDERS = frozenset({"ANONYMOUS", "ANONYMIZED", "ANON", "PHANTOM", "UNKNOWN", "NONE", "NULL", "N/A", "NA"})

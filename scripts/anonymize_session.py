@@ -41,7 +41,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, required=True, help="worker processes (the job's threads)")
     parser.add_argument("--session", required=True, help="<SUBJECT>_<SES>, for messages")
     parser.add_argument("--keep", type=json.loads, required=True, help="keywords left untouched, as a JSON list")
-    parser.add_argument("--private-tags", choices=("keep", "remove"), required=True)
+    parser.add_argument("--private-tags", choices=("safe", "keep", "remove"), required=True)
     parser.add_argument("--patient-name", default="", help="PatientName to set; empty: dicognito's fake name")
     parser.add_argument("--crosswalk-file", default="", help="TSV to append original -> pseudonym rows to")
     parser.add_argument("--log", required=True)

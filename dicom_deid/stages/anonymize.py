@@ -20,6 +20,8 @@ from dicom_deid.dicognito_adapter import DicognitoAnonymizer
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
 from dicom_deid.job import session_error
 from dicom_deid.records import FileResult, Outcome, Policy, Sources
+from dicom_deid.safe_private import load_safe_private, walk_private
+from dicom_deid.scrub import known_values, replacements, scrub
 from dicom_deid.verify.files import check_output, original_facts
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,32 @@ def _complete_file_meta(dataset: pydicom.Dataset) -> None:
         meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
 
 
+def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[int, int]:
+    """Keep every private element, only the safe ones (data/safe_private.tsv), or none; (kept, removed)."""
+    if private_tags == "keep":
+        return sum(1 for _ in walk_private(dataset, _KEEP_ALL)), 0
+    if private_tags == "remove":
+        removed = sum(1 for _, _, kept in walk_private(dataset, _KEEP_ALL) if kept)
+        dataset.remove_private_tags()
+        return 0, removed
+    decisions = list(walk_private(dataset, load_safe_private()))  # decide first: deleting while walking skips
+    for owner, tag, keep in decisions:
+        if not keep:
+            del owner[tag]
+    kept = sum(keep for _, _, keep in decisions)
+    return kept, len(decisions) - kept
+
+
+class _KeepAll:
+    """A safe list on which every private element is safe: counts them with the same walk."""
+
+    def is_safe(self, dataset, tag) -> bool:
+        return True
+
+
+_KEEP_ALL = _KeepAll()
+
+
 class FileDeidentifier:
     """De-identifies one file after another with one seeded anonymizer (one per worker process)."""
 
@@ -41,14 +69,16 @@ class FileDeidentifier:
         self.policy = policy
         self.dicognito = DicognitoAnonymizer(policy.seed, policy.keep, policy.fast_path)
 
-    def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
-        """Apply the policy in place; return how many malformed values of each keyword were emptied."""
-        repaired = self.dicognito.anonymize(dataset)
-        if self.policy.private_tags == "remove":
-            dataset.remove_private_tags()
+    def anonymize(self, dataset: pydicom.Dataset) -> FileResult:
+        """Apply the policy in place; the result holds what was repaired, scrubbed, kept and removed."""
+        known = known_values(dataset, self.policy.keep)  # before dicognito replaces them
+        result = FileResult("", Outcome.WRITTEN, repaired=self.dicognito.anonymize(dataset))
+        result.private_kept, result.private_removed = apply_private_policy(dataset, self.policy.private_tags)
         if self.policy.patient_name is not None:
             dataset.PatientName = self.policy.patient_name
-        return repaired
+        scrubbed = scrub(dataset, replacements(known, dataset))
+        result.scrubbed = {f"{value} in {place}": count for (value, place), count in sorted(scrubbed.items())}
+        return result
 
     def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
         """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
@@ -62,7 +92,7 @@ class FileDeidentifier:
             return FileResult(relpath, Outcome.BAD, str(error))
         facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
-            repaired = self.anonymize(dataset)
+            result = self.anonymize(dataset)
         except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +106,7 @@ class FileDeidentifier:
             reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
             return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
         os.replace(partial, target)
-        result = FileResult(relpath, Outcome.WRITTEN, repaired=repaired)
+        result.relpath = relpath
         result.failures = check_output(facts, target, relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))

@@ -1,6 +1,12 @@
 """Per-file checks: `original_facts` before the anonymize stage changes a dataset, `check_output` on the file it
 wrote, re-read from disk, in the same worker: transfer syntax and pixel data unchanged, the 13 attributes changed,
 the 4 removed at every depth, no original identifying value left in any byte, the policy held.
+
+Identifying values: the originals of the 17 attributes, of every person name (and each name part), the birth
+date and every UID that names the patient's instances. Each is searched in every encoding a file may use
+(Latin-1, UTF-8, the declared character set, UTF-16 as in Siemens' private headers). Not failures: empty
+values, placeholders (tags.PLACEHOLDERS), a value found only inside attributes that name things rather than
+people (tags.NAMING_KEYWORDS, private creators), and an original found within the values written in its place.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
 from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance
 from dicom_deid.records import Policy
+from dicom_deid.safe_private import load_safe_private, walk_private
 from dicom_deid.verify import FILE_CHECKS
 
 # Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
@@ -31,6 +40,7 @@ ANYWHERE_SCAN_LENGTH = 6
 _REPLACED = frozenset(tag_for_keyword(k) for k in tags.REPLACED)
 _REMOVED = frozenset(tag_for_keyword(k) for k in tags.REMOVED)
 _SCANNED = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
+_NAMING = frozenset(tag_for_keyword(k) for k in tags.NAMING_KEYWORDS)
 _PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_KEYWORDS)
 _PATIENT_ID, _STUDY_UID = tag_for_keyword("PatientID"), tag_for_keyword("StudyInstanceUID")
 
@@ -46,18 +56,19 @@ def _vr(dataset: pydicom.Dataset, tag) -> str | None:
 
 
 def walk_selected(dataset: pydicom.Dataset, wanted, prefix: tuple = ()):
-    """Yield (path, element) for elements whose tag `wanted(tag)` accepts, at every depth.
+    """Yield (path, element) for elements that `wanted(tag, vr)` accepts, at every depth.
 
     Only those elements and sequences are converted from their raw bytes; the rest are not touched, which
     makes this several times cheaper than walking every element. path = (tag, item index, tag, ...).
     """
     for tag in sorted(dataset.keys()):
         path = (*prefix, tag)
-        is_sequence = _vr(dataset, tag) == "SQ"
-        if not is_sequence and not wanted(tag):
+        vr = _vr(dataset, tag)
+        is_sequence = vr == "SQ"
+        if not is_sequence and not wanted(tag, vr):
             continue
         element = dataset[tag]
-        if wanted(tag):
+        if not is_sequence:
             yield path, element
         if is_sequence and element.VR == "SQ":
             for index, item in enumerate(element.value):
@@ -72,8 +83,33 @@ def _strings(element: pydicom.DataElement) -> list[str]:
     return [str(v).strip() for v in values if str(v).strip()]
 
 
-def _encodings(value: str) -> set[bytes]:
-    return {value.encode("utf-8"), value.encode("latin-1", errors="ignore")} - {b""}
+def _encodings(value: str, charsets: tuple[str, ...]) -> set[bytes]:
+    found = set()
+    for encoding in ("latin_1", "utf_8", "utf_16_le", *charsets):
+        try:
+            found.add(value.encode(encoding))
+        except (UnicodeEncodeError, LookupError):
+            continue
+    return found - {b""}
+
+
+def _charsets(dataset: pydicom.Dataset) -> tuple[str, ...]:
+    value = dataset.get("SpecificCharacterSet")
+    if not value:
+        return ()
+    names = [value] if isinstance(value, str) else list(value)
+    try:
+        return tuple(convert_encodings([n.strip() for n in names]))
+    except Exception:  # noqa: BLE001 - an unknown character set: the three fixed encodings still apply
+        return ()
+
+
+def _identifying(values: list[str], vr: str | None) -> list[str]:
+    """The values, and for a person name each of its parts; placeholders are nobody."""
+    found = list(values)
+    if vr == "PN":
+        found += [part.strip() for value in values for part in value.split("^")]
+    return [v for v in found if v and v.upper() not in tags.PLACEHOLDERS]
 
 
 @dataclass
@@ -84,6 +120,7 @@ class Facts:
     pixels: dict[int, bytes]
     replaced: dict[tuple, list[str]] = field(default_factory=dict)
     identifying: set[str] = field(default_factory=set)
+    charsets: tuple[str, ...] = ()
     patient_id: str = ""
     study_uid: str = ""
 
@@ -99,11 +136,18 @@ def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Fa
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
         pixels={tag: bytes(dataset[tag].value) for tag in _PIXEL_TAGS if tag in dataset},
     )
-    for path, element in walk_selected(dataset, lambda tag: tag in _SCANNED and tag not in kept):
+    facts.charsets = _charsets(dataset)
+
+    def wanted(tag, vr) -> bool:
+        return not tag.is_private and tag not in kept and (tag in _SCANNED or vr in ("PN", "UI"))
+
+    for path, element in walk_selected(dataset, wanted):
         values = _strings(element)
         if element.tag in _REPLACED:
             facts.replaced[path] = values
-        facts.identifying.update(values)
+        if element.VR == "UI":
+            values = [v for v in values if not tags.uid_is_kept(element.keyword, v)]
+        facts.identifying.update(_identifying(values, element.VR))
     facts.patient_id = str(dataset.get("PatientID", ""))
     facts.study_uid = str(dataset.get("StudyInstanceUID", ""))
     return facts
@@ -133,17 +177,13 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
 
     kept = _kept(policy)
     removed = _REMOVED - kept
-    remove_private = policy is not None and policy.private_tags == "remove"
     after = {}
-    for path, element in walk_selected(
-        dataset, lambda tag: tag in _REPLACED or tag in removed or (remove_private and tag.is_private)
-    ):
+    for path, element in walk_selected(dataset, lambda tag, vr: tag in _REPLACED or tag in removed):
         if element.tag in removed:
             failures["removed_tags_absent"].append(f"{relpath}: {element.keyword} still present")
-        elif element.tag.is_private:
-            failures["policy_held"].append(f"{relpath}: private element {element.tag} left with private_tags: remove")
         else:
             after[path] = _strings(element)
+    failures["policy_held"] += _private_policy_failures(dataset, policy, relpath)
     for path, values in facts.replaced.items():
         keyword = keyword_for_tag(path[-1])
         if path not in after:
@@ -157,9 +197,11 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
 
     # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
     # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
-    header = meta + (parsed[: spans[0][0]] if spans else parsed)
-    outside_pixels = [header] + [parsed[end:following] for (_, end), (following, _) in zip(spans, spans[1:])]
-    outside_pixels += [parsed[spans[-1][1] :]] if spans else []
+    # Attributes that name things (Manufacturer, private creators) are blanked: a value found only there is no leak.
+    masked = _masked(parsed, _naming_spans(dataset.file_meta) + _naming_spans(dataset))
+    header = meta + (masked[: spans[0][0]] if spans else masked)
+    outside_pixels = [header] + [masked[end:following] for (_, end), (following, _) in zip(spans, spans[1:])]
+    outside_pixels += [masked[spans[-1][1] :]] if spans else []
     # A pseudonym may contain an original word by chance (a fake address ending in the original country,
     # RADIOLOGY where another element was RADIOLOGY): an original found among the values written in place of
     # the originals is no leftover.
@@ -168,13 +210,57 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     for value in facts.identifying:
         if len(value) < MIN_SCAN_LENGTH or any(_token(value.upper().encode()).search(w.encode()) for w in written):
             continue
+        needles = _encodings(value, facts.charsets)
         if len(value) >= ANYWHERE_SCAN_LENGTH:
-            found = any(needle in part for needle in _encodings(value) for part in outside_pixels)
+            found = any(needle in part for needle in needles for part in outside_pixels)
         else:
-            found = any(_token(needle).search(header) for needle in _encodings(value))
+            found = any(_token(needle).search(header) for needle in needles)
         if found:
             failures["no_original_values_in_bytes"].append(f"{relpath}: an original identifying value is present")
     return failures
+
+
+def _private_policy_failures(dataset: pydicom.Dataset, policy: Policy | None, relpath: str) -> list[str]:
+    if policy is None or policy.private_tags == "keep":
+        return []
+    if policy.private_tags == "remove":
+        left = [tag for _, tag, _ in walk_private(dataset, _EVERY_PRIVATE)]
+    else:
+        left = [tag for _, tag, safe in walk_private(dataset, load_safe_private()) if not safe]
+    return [f"{relpath}: private element {tag} left with private_tags: {policy.private_tags}" for tag in left]
+
+
+class _EveryPrivate:
+    def is_safe(self, dataset, tag) -> bool:
+        return True
+
+
+_EVERY_PRIVATE = _EveryPrivate()
+
+
+def _naming_spans(dataset: pydicom.Dataset) -> list[tuple[int, int]]:
+    """Where the values of attributes that name things lie in the parsed stream, at every depth."""
+    spans = []
+    for tag in dataset.keys():  # noqa: SIM118 - keys() leaves values undecoded
+        raw = dataset.get_item(tag)
+        naming = tag in _NAMING or (tag.is_private and 0x10 <= tag.element <= 0xFF)
+        if naming and isinstance(raw, RawDataElement) and raw.value_tell is not None:
+            spans.append((raw.value_tell, raw.value_tell + raw.length))
+        elif _vr(dataset, tag) == "SQ":
+            element = dataset[tag]
+            if element.VR == "SQ":
+                for item in element.value:
+                    spans += _naming_spans(item)
+    return spans
+
+
+def _masked(parsed: bytes, spans: list[tuple[int, int]]) -> bytes:
+    if not spans:
+        return parsed
+    buffer = bytearray(parsed)
+    for start, end in spans:
+        buffer[start:end] = bytes(end - start)
+    return bytes(buffer)
 
 
 def _split_parsed(content: bytes, transfer_syntax: str) -> tuple[bytes, bytes]:

@@ -1,0 +1,293 @@
+"""Known values scrubbed wherever else they are: the originals the workflow replaces or removes, found in other
+text attributes, kept private elements or binary headers (Siemens CSA), are replaced there too.
+
+Known values: the 17 attributes, every person name (and each name part), the birth date, and every UID the
+workflow remaps. `known_values` reads them from the original dataset; after anonymization `replacements` pairs
+each with what was written in its place (the pseudonym, the new UID, or a neutral fill where the original was
+removed), and `scrub` rewrites the other elements:
+- text elements: each occurrence replaced by the pseudonym (a neutral fill of the same length where the result
+  would not fit the VR's maximum length);
+- binary elements (OB, OW, UN: private headers): each occurrence, in every encoding a file uses (Latin-1,
+  UTF-8, the declared character set, UTF-16 as Siemens' private headers use it), replaced by bytes of the same
+  length, so that CSA and similar headers still parse.
+What counts as an occurrence follows the verifier's length rule: values of fewer than MIN_LENGTH characters are
+never searched for, shorter than ANYWHERE_LENGTH only as whole tokens. Attributes that name things rather than
+people (tags.NAMING_KEYWORDS), private creators, UIDs, codes, dates and numbers are never rewritten.
+Imports no dicognito.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+from dicom_deid import tags
+
+MIN_LENGTH = 3
+ANYWHERE_LENGTH = 6
+TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
+BINARY_VRS = frozenset({"OB", "OW", "UN"})
+MAX_LENGTH = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
+_KNOWN_TAGS = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
+_NAMING_TAGS = frozenset(tag_for_keyword(k) for k in tags.NAMING_KEYWORDS)
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_CHARSET = 0x00080005
+Path = tuple  # (tag, item index, tag, ...)
+
+
+def _vr(dataset: pydicom.Dataset, tag) -> str | None:
+    vr = dataset.get_item(tag).VR
+    if vr in (None, "UN") and not tag.is_private:
+        try:
+            return dictionary_VR(tag)
+        except KeyError:
+            return vr
+    return vr
+
+
+def _strings(element: pydicom.DataElement) -> list[str]:
+    value = element.value
+    if value is None or value == "" or isinstance(value, bytes):
+        return []
+    values = value if isinstance(value, pydicom.multival.MultiValue) else [value]
+    return [str(v).strip() for v in values]
+
+
+def _element_at(dataset: pydicom.Dataset, path: Path) -> pydicom.DataElement | None:
+    for index in range(0, len(path) - 1, 2):
+        if path[index] not in dataset:
+            return None
+        items = dataset[path[index]].value
+        if path[index + 1] >= len(items):
+            return None
+        dataset = items[path[index + 1]]
+    return dataset[path[-1]] if path[-1] in dataset else None
+
+
+def known_values(dataset: pydicom.Dataset, keep: tuple[str, ...] = ()) -> dict[Path, list[str]]:
+    """{path: original values} of every element whose value the workflow replaces or removes."""
+    kept = frozenset(tag_for_keyword(k) for k in keep)
+    found: dict[Path, list[str]] = {}
+
+    def walk(ds: pydicom.Dataset, prefix: Path) -> None:
+        for tag in sorted(ds.keys()):
+            vr = _vr(ds, tag)
+            if vr == "SQ":
+                element = ds[tag]
+                if element.VR == "SQ":
+                    for index, item in enumerate(element.value):
+                        walk(item, (*prefix, tag, index))
+                continue
+            if tag in kept or tag.is_private:
+                continue
+            if tag in _KNOWN_TAGS or vr == "PN" or (vr == "UI" and not _uid_kept(tag, ds)):
+                values = _strings(ds[tag])
+                if any(values):
+                    found[(*prefix, tag)] = values
+
+    walk(dataset.file_meta, ("meta",))
+    walk(dataset, ())
+    return found
+
+
+def _uid_kept(tag, dataset: pydicom.Dataset) -> bool:
+    value = str(dataset[tag].value or "")
+    return tags.uid_is_kept(keyword_for_tag(tag), value)
+
+
+def _fill(value: str) -> str:
+    return "X" * len(value)
+
+
+def replacements(known: dict[Path, list[str]], dataset: pydicom.Dataset) -> dict[str, tuple[str, str]]:
+    """{original value: (replacement, attribute keyword)}, from what the anonymized dataset holds at each path.
+
+    A person name's parts are paired part by part; a removed attribute's value gets a neutral fill.
+    """
+    pairs: dict[str, tuple[str, str]] = {}
+    for path, originals in known.items():
+        keyword = keyword_for_tag(path[-1]) or str(path[-1])
+        ds = dataset.file_meta if path[0] == "meta" else dataset
+        element = _element_at(ds, path[1:] if path[0] == "meta" else path)
+        written = _strings(element) if element is not None else []
+        if len(written) != len(originals):
+            written = [_fill(v) for v in originals]
+        for original, new in zip(originals, written, strict=True):
+            _pair(pairs, original, new, keyword)
+            if element is not None and element.VR == "PN":
+                old_parts, new_parts = original.split("^"), new.split("^")
+                for index, part in enumerate(old_parts):
+                    new_part = new_parts[index] if index < len(new_parts) else _fill(part)
+                    _pair(pairs, part.strip(), new_part.strip() or _fill(part), keyword)
+    return pairs
+
+
+def _pair(pairs: dict, original: str, new: str, keyword: str) -> None:
+    if len(original) < MIN_LENGTH or original.upper() in tags.PLACEHOLDERS or original == new:
+        return
+    pairs.setdefault(original, (new, keyword))
+
+
+@dataclass(frozen=True)
+class _Needle:
+    original: bytes
+    replacement: str  # the text written in its place
+    encoding: str
+    keyword: str  # the known value's attribute, for the counts
+    token_only: bool
+
+
+def _encodings(dataset: pydicom.Dataset) -> list[str]:
+    declared = dataset.get_item(_CHARSET)
+    names = ["latin_1", "utf_8", "utf_16_le"]
+    if declared is not None:
+        value = declared.value
+        value = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        charsets = [c.strip() for c in (value.split("\\") if isinstance(value, str) else value)]
+        names += [e for e in convert_encodings(charsets) if e not in names]
+    return names
+
+
+def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_Needle]:
+    needles = []
+    for original, (new, keyword) in sorted(pairs.items(), key=lambda kv: -len(kv[0])):
+        seen = set()
+        for encoding in encodings:
+            try:
+                encoded = original.encode(encoding)
+            except (UnicodeEncodeError, LookupError):
+                continue
+            if encoded not in seen:
+                seen.add(encoded)
+                needles.append(_Needle(encoded, new, encoding, keyword, len(original) < ANYWHERE_LENGTH))
+    return needles
+
+
+def _pattern(needle: _Needle) -> re.Pattern:
+    body = re.escape(needle.original)
+    if needle.token_only:
+        return re.compile(rb"(?<![A-Za-z0-9])" + body + rb"(?![A-Za-z0-9])")
+    return re.compile(body)
+
+
+def _same_length(needle: _Needle) -> bytes:
+    """The replacement as bytes of exactly the original's length: binary headers keep every offset."""
+    size = len(needle.original)
+    try:
+        encoded = needle.replacement.encode(needle.encoding)
+    except UnicodeEncodeError:
+        encoded = b""
+    pad = "X".encode(needle.encoding)
+    if len(encoded) > size:
+        encoded = b""
+    return encoded + pad * ((size - len(encoded)) // len(pad)) + b" " * ((size - len(encoded)) % len(pad))
+
+
+def _replace_text(text: bytes, needles: list[_Needle], vr: str, counts: Counter, place: str) -> bytes:
+    """Replace in a text value (one or more values split by backslashes)."""
+    parts = text.split(b"\\")
+    for number, part in enumerate(parts):
+        for needle in needles:
+            if needle.original not in part:
+                continue
+            pattern = _pattern(needle)
+            try:
+                new = needle.replacement.encode(needle.encoding)
+            except UnicodeEncodeError:
+                new = _same_length(needle)
+            changed, found = pattern.subn(new.replace(b"\\", b"/"), part)
+            limit = MAX_LENGTH.get(vr)
+            if found and limit and len(changed.rstrip(b" \x00")) > limit:
+                changed, found = pattern.subn(_same_length(needle), part)
+            if found:
+                counts[(needle.keyword, place)] += found
+                part = changed
+        parts[number] = part
+    return b"\\".join(parts)
+
+
+def _replace_binary(data: bytes, needles: list[_Needle], counts: Counter, place: str) -> bytes:
+    for needle in needles:
+        if needle.original not in data:
+            continue
+        data, found = _pattern(needle).subn(_same_length(needle), data)
+        if found:
+            counts[(needle.keyword, place)] += found
+    return data
+
+
+def _place(tag) -> str:
+    if tag.is_private:
+        return f"private ({tag.group:04X},xx{tag.element & 0xFF:02X})"
+    return keyword_for_tag(tag) or str(tag)
+
+
+def scrub(dataset: pydicom.Dataset, pairs: dict[str, tuple[str, str]]) -> Counter:
+    """Replace every known original value found in another element; {(attribute of the value, place): count}."""
+    counts: Counter = Counter()
+    if not pairs:
+        return counts
+    needles = _Needles(_needles(pairs, _encodings(dataset)), _needles(pairs, ["utf_8"]))
+    _scrub_level(dataset, needles, counts)
+    return counts
+
+
+@dataclass(frozen=True)
+class _Needles:
+    in_bytes: list[_Needle]  # every encoding the file may use, for values still in their file bytes
+    in_text: list[_Needle]  # for values pydicom already decoded to text (searched as UTF-8)
+
+
+def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -> None:
+    for tag in sorted(dataset.keys()):
+        vr = _vr(dataset, tag)
+        if vr == "SQ":
+            element = dataset[tag]
+            if element.VR == "SQ":
+                for item in element.value:
+                    _scrub_level(item, needles, counts)
+                continue
+        if tag in _KNOWN_TAGS or tag in _NAMING_TAGS or tag in _PIXEL_TAGS or tag.element == 0:
+            continue
+        if tag.is_private and 0x10 <= tag.element <= 0xFF:  # a private creator names a vendor
+            continue
+        if vr in TEXT_VRS or vr in BINARY_VRS or vr is None:
+            _scrub_element(dataset, tag, vr, needles, counts)
+
+
+def _scrub_element(dataset: pydicom.Dataset, tag, vr: str | None, needles: _Needles, counts: Counter) -> None:
+    raw = dataset.get_item(tag)
+    if isinstance(raw, RawDataElement):
+        data = raw.value or b""
+        if not any(needle.original in data for needle in needles.in_bytes):
+            return
+        place = _place(tag)
+        if vr in TEXT_VRS:
+            new = _replace_text(data, needles.in_bytes, vr, counts, place)
+            new += b" " * (len(new) % 2)  # DICOM values have even length
+        else:
+            new = _replace_binary(data, needles.in_bytes, counts, place)
+        if new != data:
+            dataset[tag] = raw._replace(value=new, length=len(new))
+        return
+    element = raw
+    value = element.value
+    if isinstance(value, bytes):
+        new = _replace_binary(value, needles.in_bytes, counts, _place(tag))
+        if new != value:
+            element.value = new
+    elif vr in TEXT_VRS and value:
+        encoding = "utf_8"
+        text = "\\".join(_strings(element)) if isinstance(value, pydicom.multival.MultiValue) else str(value)
+        data = text.encode(encoding, "surrogateescape")
+        if not any(needle.original in data for needle in needles.in_text):
+            return
+        new = _replace_text(data, needles.in_text, vr, counts, _place(tag)).decode(encoding, "surrogateescape")
+        if new != text:
+            element.value = new.split("\\") if "\\" in new else new
