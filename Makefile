@@ -1,13 +1,20 @@
 # make demo  - set up .venv and run the workflow on a bundled example tree built from real DICOMs
-# make test  - set up .venv and run the tests plus snakemake --lint
+# make test  - set up .venv (with the test tools of requirements-test.txt) and run the lint and the tests
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv venv-slurm demo test test-slurm bench lint clean
+.PHONY: venv venv-test venv-slurm demo test test-slurm bench lint clean
 
 venv: $(VENV)/.installed
+
+# The tools that judge the output (dcm2niix, dciodvfy, nibabel) and the linters, on top of the pins.
+venv-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +42,17 @@ demo: venv
 	@echo "                        and one JSON per session"
 	@cat demo/output/reports/summary.tsv
 
-# Lint needs an input folder to parse the workflow; an empty one has no sessions, which is fine.
-lint: venv
+# ruff (Python), snakefmt (rules), and Snakemake's own lint, which needs an input folder to parse the
+# workflow (an empty one has no sessions, which is fine).
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules
 	mkdir -p .lint/input
 	$(BIN)/snakemake --lint --config input_dir=.lint/input output_dir=.lint/output work_dir=.lint/work \
 		log_dir=.lint/logs key_file=.lint/keys/deid.key
 
-test: venv lint
+test: venv-test lint
 	$(BIN)/python -m pytest
 
 # make bench - throughput, memory and DAG scale against dicognito and pydicom, measured in one run

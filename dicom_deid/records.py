@@ -108,6 +108,9 @@ class SessionReport:
     counts: Counts
     skipped: list[SkippedFile]
     repaired_values_by_keyword: dict[str, int]
+    # Known values replaced outside their own attributes, by "<attribute of the value> in <place>".
+    scrubbed: dict[str, int]
+    private_elements: dict[str, int]  # {"kept": n, "removed": n}, at every depth of every file
     checks: dict[str, Check]
     verification: Verdict
     settings: dict  # the options that shaped the output; never the key

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag, TagType
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "safe_private.tsv"
@@ -158,8 +159,10 @@ def _creator_string(dataset: Dataset, creator_tag: BaseTag) -> str | None:
     value = dataset[creator_tag].value
     if isinstance(value, bytes):  # VR UN, e.g. after a trip through implicit VR
         value = value.decode("latin-1")
-    elif not isinstance(value, str):  # a backslash in the string makes pydicom split it
-        value = "\\".join(str(part) for part in value) if value is not None else ""
+    elif isinstance(value, list | tuple | MultiValue):  # a backslash in the string makes pydicom split it
+        value = "\\".join(str(part) for part in value)
+    elif not isinstance(value, str):  # a damaged file: a number where the creator string belongs
+        value = "" if value is None else str(value)
     return _normalise(value) or None
 
 

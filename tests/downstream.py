@@ -50,6 +50,10 @@ DEIDENTIFIED_SIDECAR_KEYS = (
     "StationName",  # names the scanner's site: replaced
     "StudyID",  # an ID: replaced by a pseudonym
     "StudyInstanceUID",  # UIDs are remapped
+    # Free text the workflow scrubs where it repeats a known value (a name, an ID, the station):
+    "ImageComments",
+    "ProcedureStepDescription",
+    "StudyDescription",
 )
 
 

@@ -23,7 +23,7 @@ DEFAULT_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 def default_policy(seed: str, **changes) -> Policy:
     """The policy of a run with the default configuration."""
     return Policy(
-        seed=seed, keep=tuple(DEFAULT_CONFIG["keep"]), private_tags=DEFAULT_CONFIG["private_tags"], **changes
+        **{"seed": seed, "keep": tuple(DEFAULT_CONFIG["keep"]), "private_tags": DEFAULT_CONFIG["private_tags"], **changes}
     )
 
 

@@ -76,8 +76,10 @@ def session_report(
     outcomes = Counter(r.outcome for r in results)
     written = [r for r in results if r.outcome is Outcome.WRITTEN]
     repaired: Counter[str] = Counter()
+    scrubbed: Counter[str] = Counter()
     for result in results:
         repaired.update(result.repaired)
+        scrubbed.update(result.scrubbed)
     return SessionReport(
         session=session,
         counts=Counts(
@@ -93,6 +95,11 @@ def session_report(
             SkippedFile(r.relpath, r.reason) for r in results if r.outcome in (Outcome.SKIPPED, Outcome.DROPPED)
         ],
         repaired_values_by_keyword=dict(sorted(repaired.items())),
+        scrubbed=dict(sorted(scrubbed.items())),
+        private_elements={
+            "kept": sum(r.private_kept for r in written),
+            "removed": sum(r.private_removed for r in written),
+        },
         checks=checks,
         verification=Verdict.PASS if all(c.result is Verdict.PASS for c in checks.values()) else Verdict.FAIL,
         settings=settings,

@@ -1,0 +1,162 @@
+"""Known values found outside their own attributes are scrubbed; UIDs become valid 2.25 UIDs; the scan is as wide.
+
+Real packaged files with identifying values planted (example_tree), plus values copied where a real export
+repeats them: descriptions, a private text element, a private binary element in UTF-16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from helpers import default_policy, elements
+from pydicom.data import get_testdata_file
+
+from dicom_deid.dicognito_adapter import pseudonymous_uid
+from dicom_deid.example_tree import identity_for, plant_identity
+from dicom_deid.stages.anonymize import FileDeidentifier
+from dicom_deid.verify.files import check_file
+
+SEED = "0123456789abcdef0123456789abcdef"
+IDENTITY = identity_for("EPL31_LHS_0001")
+PATIENT_ID = IDENTITY.values["PatientID"]
+PRIVATE_CREATOR = "ACME HISTORY"
+
+
+def planted(source: str = "MR_small.dcm") -> pydicom.Dataset:
+    dataset = pydicom.dcmread(get_testdata_file(source))
+    plant_identity(dataset, IDENTITY, session="01", series="t1", instance=1)
+    return dataset
+
+
+def deidentify(dataset: pydicom.Dataset, tmp_path: Path, **policy) -> tuple[pydicom.Dataset, object, Path, Path]:
+    source, output = tmp_path / "in.dcm", tmp_path / "out.dcm"
+    dataset.save_as(source, enforce_file_format=True)
+    result = FileDeidentifier(default_policy(SEED, **policy)).process_file(source, output, "IM1.dcm")
+    assert result.outcome == "written", result
+    return pydicom.dcmread(output), result, source, output
+
+
+def test_uids_become_valid_uuid_derived_uids_the_same_in_every_job():
+    uid = "1.2.826.0.1.3680043.8.498.12345678901234567890"
+    first, again = pseudonymous_uid(SEED, uid), pseudonymous_uid(SEED, uid)
+    assert first == again and first.startswith("2.25.") and len(first) <= 64
+    assert pseudonymous_uid("another secret key 1234567890ab", uid) != first
+    number = int(first.removeprefix("2.25."))
+    assert number < 2**128 and (number >> 76) & 0xF == 8  # a version-8 UUID
+
+
+def test_instance_uids_remapped_class_and_scheme_uids_kept(tmp_path):
+    dataset = planted()
+    code = pydicom.Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodingSchemeUID = "T-A0100", "SRT", "2.16.840.1.113883.6.96"
+    dataset.AnatomicRegionSequence = [code]
+    original_sop = dataset.SOPInstanceUID
+    output, *_ = deidentify(dataset, tmp_path)
+    assert output.SOPInstanceUID == pseudonymous_uid(SEED, original_sop)
+    assert output.file_meta.MediaStorageSOPInstanceUID == output.SOPInstanceUID
+    assert output.SOPClassUID == dataset.SOPClassUID
+    assert output.file_meta.TransferSyntaxUID == dataset.file_meta.TransferSyntaxUID
+    assert output.AnatomicRegionSequence[0].CodingSchemeUID == "2.16.840.1.113883.6.96"
+    assert all(str(e.value).startswith("2.25.") for e in elements(output) if e.VR == "UI" and "Instance" in e.keyword)
+
+
+def test_values_repeated_in_free_text_get_their_pseudonyms(tmp_path):
+    dataset = planted()
+    name = str(dataset.PatientName)
+    dataset.StudyDescription = f"{name} {PATIENT_ID}"
+    dataset.ImageComments = f"scanned at {IDENTITY.values['StationName']}"
+    output, result, *_ = deidentify(dataset, tmp_path)
+    assert output.StudyDescription == f"{output.PatientName} {output.PatientID}"
+    assert output.ImageComments == f"scanned at {output.StationName}"
+    assert result.scrubbed["PatientID in StudyDescription"] == 1
+    assert result.scrubbed["StationName in ImageComments"] == 1
+
+
+def test_short_values_are_only_replaced_as_whole_words(tmp_path):
+    dataset = planted()
+    dataset.StudyID = "1"  # too short to search for at all
+    dataset.RequestedProcedureID = "204"
+    dataset.ImageComments = "1 of 85204; protocol 204"
+    output, result, *_ = deidentify(dataset, tmp_path)
+    assert output.ImageComments.startswith("1 of 85204; protocol ")
+    assert not output.ImageComments.endswith(" 204")
+    assert result.scrubbed == {"RequestedProcedureID in ImageComments": 1}
+
+
+def _private_history(dataset: pydicom.Dataset, text: bytes) -> None:
+    block = dataset.private_block(0x0029, PRIVATE_CREATOR, create=True)
+    block.add_new(0x60, "OB", text)
+
+
+def test_utf16_value_in_a_kept_private_element_is_replaced_by_bytes_of_the_same_length(tmp_path):
+    dataset = planted()
+    history = b"<hist>" + PATIENT_ID.encode("utf_16_le") + b"<end>\x00"  # even length, as DICOM stores it
+    _private_history(dataset, history)
+    output, result, source, output_path = deidentify(dataset, tmp_path, private_tags="keep")
+    kept = output.private_block(0x0029, PRIVATE_CREATOR)[0x60].value
+    assert len(kept) == len(history) and kept.startswith(b"<hist>") and kept.endswith(b"<end>\x00")
+    assert PATIENT_ID.encode("utf_16_le") not in output_path.read_bytes()
+    assert result.scrubbed == {"PatientID in private (0029,xx60)": 1}
+    assert result.private_kept == 2 and result.private_removed == 0  # the creator and its element
+
+
+def test_the_verifier_catches_a_utf16_value_left_in_a_private_element(tmp_path):
+    dataset = planted()
+    _, _, source, output_path = deidentify(dataset, tmp_path, private_tags="keep")
+    leaked = pydicom.dcmread(output_path)
+    _private_history(leaked, PATIENT_ID.encode("utf_16_le"))
+    leaked.save_as(output_path, enforce_file_format=True)
+    failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED, private_tags="keep"))
+    assert failures["no_original_values_in_bytes"] == ["IM1.dcm: an original identifying value is present"]
+
+
+def test_safe_policy_removes_unlisted_private_elements_and_the_verifier_holds_it(tmp_path):
+    dataset = planted()
+    _private_history(dataset, PATIENT_ID.encode("utf_16_le"))
+    output, result, source, output_path = deidentify(dataset, tmp_path)  # default: private_tags: safe
+    assert not any(e.tag.is_private for e in elements(output))
+    assert result.private_removed == 2 and result.private_kept == 0
+    leaked = pydicom.dcmread(output_path)
+    _private_history(leaked, b"harmless")
+    leaked.save_as(output_path, enforce_file_format=True)
+    failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
+    assert len(failures["policy_held"]) == 2  # creator and element: neither is on the safe list
+
+
+@pytest.mark.parametrize("placeholder", ["ANONYMOUS", "Anon", "PHANTOM"])
+def test_placeholders_identify_nobody(tmp_path, placeholder):
+    dataset = planted()
+    dataset.PatientName = placeholder
+    dataset.ImageComments = placeholder
+    output, result, source, output_path = deidentify(dataset, tmp_path)
+    assert output.ImageComments == placeholder  # not scrubbed, and not a verification failure
+    assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED)).values())
+
+
+def test_a_real_name_left_in_free_text_still_fails(tmp_path):
+    dataset = planted()
+    _, _, source, output_path = deidentify(dataset, tmp_path)
+    leaked = pydicom.dcmread(output_path)
+    leaked.ImageComments = f"patient {dataset.PatientName.family_name} tolerated the scan"
+    leaked.save_as(output_path, enforce_file_format=True)
+    failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
+    assert failures["no_original_values_in_bytes"]
+
+
+def test_a_value_equal_to_the_manufacturer_identifies_nobody(tmp_path):
+    dataset = planted()
+    dataset.Manufacturer = dataset.InstitutionName
+    output, _, source, output_path = deidentify(dataset, tmp_path)
+    assert output.Manufacturer == dataset.InstitutionName  # names a thing: never rewritten
+    assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED)).values())
+
+
+def test_a_word_of_the_data2bids_label_is_no_leftover(tmp_path):
+    dataset = planted()
+    dataset.InstitutionalDepartmentName = "MRI"
+    label = "EPL31_LHS_0001_SE01_MRI"
+    output, _, source, output_path = deidentify(dataset, tmp_path, patient_name=label)
+    assert output.PatientName == label
+    assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED, patient_name=label)).values())
