@@ -93,7 +93,10 @@ class SafePrivateList:
         block = tag.element >> 8
         if not _FIRST_BLOCK <= block <= _LAST_BLOCK:
             return False
-        creator = _creator_string(dataset, Tag(tag.group, block))
+        return self.is_listed(dataset, tag, _creator_string(dataset, Tag(tag.group, block)))
+
+    def is_listed(self, dataset: Dataset, tag: BaseTag, creator: str | None) -> bool:
+        """is_safe for a (non-creator) private element whose block's creator string is already known."""
         if creator is None:
             return False
         low_byte = tag.element & 0xFF
@@ -106,6 +109,7 @@ class SafePrivateList:
         return frozenset(self._index)
 
 
+@functools.cache
 def load_safe_private(path: Path | str = DEFAULT_PATH) -> SafePrivateList:
     """Read the list once per process and path (the workflow asks for it once per file)."""
     return _load(Path(path).resolve())
@@ -173,9 +177,23 @@ def partition_private(
     safe_list = safe_list or load_safe_private()
     kept: list[BaseTag] = []
     removed: list[BaseTag] = []
-    for tag in dataset.keys():  # noqa: SIM118 - keys() avoids parsing every value
-        if tag.is_private:
+    private = [tag for tag in dataset.keys() if tag.is_private]  # noqa: SIM118 - keys() leaves values undecoded
+    if not isinstance(safe_list, SafePrivateList):  # any other object answering is_safe
+        for tag in private:
             (kept if safe_list.is_safe(dataset, tag) else removed).append(tag)
+        return kept, removed
+    # Each block's creator looked up once: a GE file holds ~180 private elements in a dozen blocks.
+    creators: dict[tuple[int, int], str | None] = {}
+    for tag in private:
+        if _FIRST_BLOCK <= tag.element <= _LAST_BLOCK:
+            creator = creators.setdefault((tag.group, tag.element), _creator_string(dataset, tag))
+            safe = creator is not None and (tag.group, creator) in safe_list._index
+        else:
+            block = tag.element >> 8
+            if (tag.group, block) not in creators and _FIRST_BLOCK <= block <= _LAST_BLOCK:
+                creators[(tag.group, block)] = _creator_string(dataset, Tag(tag.group, block))
+            safe = safe_list.is_listed(dataset, tag, creators.get((tag.group, block)))
+        (kept if safe else removed).append(tag)
     return kept, removed
 
 
