@@ -169,8 +169,13 @@ def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_N
     return needles
 
 
+_UID_LIKE = re.compile(rb"[0-9]+(\.[0-9]+)+")
+
+
 def _pattern(needle: _Needle) -> re.Pattern:
     body = re.escape(needle.original)
+    if _UID_LIKE.fullmatch(needle.original):  # a UID is never part of a longer UID
+        return re.compile(rb"(?<![0-9.])" + body + rb"(?![0-9.])")
     if needle.token_only:
         return re.compile(rb"(?<![A-Za-z0-9])" + body + rb"(?![A-Za-z0-9])")
     return re.compile(body)

@@ -160,3 +160,15 @@ def test_a_word_of_the_data2bids_label_is_no_leftover(tmp_path):
     output, _, source, output_path = deidentify(dataset, tmp_path, patient_name=label)
     assert output.PatientName == label
     assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED, patient_name=label)).values())
+
+
+def test_a_uid_inside_a_longer_uid_is_left_alone(tmp_path):
+    dataset = planted()
+    study = dataset.StudyInstanceUID
+    block = dataset.private_block(0x0029, PRIVATE_CREATOR, create=True)
+    block.add_new(0x61, "LO", f"{study}.77\\{study}")  # another UID that merely starts like the study's
+    output, result, *_ = deidentify(dataset, tmp_path, private_tags="keep")
+    first, second = output.private_block(0x0029, PRIVATE_CREATOR)[0x61].value
+    assert first == f"{study}.77" and second == output.StudyInstanceUID
+    assert result.scrubbed == {"StudyInstanceUID in private (0029,xx61)": 1}
+    assert not any(result.failures.values())  # the verifier draws the same line

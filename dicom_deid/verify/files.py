@@ -211,7 +211,9 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
         if len(value) < MIN_SCAN_LENGTH or any(_token(value.upper().encode()).search(w.encode()) for w in written):
             continue
         needles = _encodings(value, facts.charsets)
-        if len(value) >= ANYWHERE_SCAN_LENGTH:
+        if _UID_LIKE.fullmatch(value):  # a UID is never part of a longer UID
+            found = any(_uid(needle).search(part) for needle in needles for part in outside_pixels if needle in part)
+        elif len(value) >= ANYWHERE_SCAN_LENGTH:
             found = any(needle in part for needle in needles for part in outside_pixels)
         else:
             found = any(_token(needle).search(header) for needle in needles)
@@ -273,6 +275,13 @@ def _split_parsed(content: bytes, transfer_syntax: str) -> tuple[bytes, bytes]:
         return b"", content
     meta_end = 144 + int.from_bytes(content[140:144], "little")  # 128 preamble, DICM, (0002,0000) UL
     return content[:meta_end], zlib.decompress(content[meta_end:], -zlib.MAX_WBITS)
+
+
+_UID_LIKE = re.compile(r"[0-9]+(\.[0-9]+)+")
+
+
+def _uid(needle: bytes) -> re.Pattern:
+    return re.compile(rb"(?<![0-9.])" + re.escape(needle) + rb"(?![0-9.])")
 
 
 def _token(needle: bytes) -> re.Pattern:
