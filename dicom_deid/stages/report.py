@@ -335,7 +335,7 @@ def build_html(entries: list[SessionEntry], config: dict) -> str:
     total = sum(r.counts.instances_written for r in published)
     counts_text = ", ".join(f'{n} <span class="{state}">{STATE_LABELS[state]}</span>' for state, n in states.items())
     session_header = ["session", "state", "input files", "instances", "series", "modalities", "skipped",
-                      "left out", "values repaired", "private elements"]  # fmt: skip
+                      "left out", "values repaired", "private tags policy"]  # fmt: skip
     session_header += [OPTIONAL_MAPPINGS[name].lower() for name in optional]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -372,7 +372,7 @@ and the rest of their session is published, "in part".</p>
 <li>Removed at every depth: {_e(", ".join(tags.REMOVED))}.</li>
 <li>Kept untouched on request: {_e(", ".join(config["keep"]) or "nothing")}.
 Private elements: {_e(config["private_tags"])}.</li>
-<li>A bad file: {_e(config["on_bad_file"])}.</li>
+<li>A file that cannot be read or fails a check (<code>on_bad_file</code>): {_e(config["on_bad_file"])}.</li>
 </ul>
 <h2>Versions and configuration</h2>
 {_table(["package", "version"], [[p, _e(version(p))] for p in ("dicognito", "pydicom", "snakemake")])}
