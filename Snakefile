@@ -37,5 +37,7 @@ onsuccess:
     cancel_scheduler_timers()
 
 
+# A job failed (with --keep-going, after every other job finished): the reports still show every session.
 onerror:
     cancel_scheduler_timers()
+    build_reports_after_failure()

@@ -498,8 +498,9 @@ def workflow_ok(run: Run, case_dir: Path, tree: Tree) -> list[str]:
     if not summary.exists():
         problems.append("no summary.tsv")
     else:
-        rows = summary.read_text().splitlines()[1:]
-        failed = [r.split("\t")[0] for r in rows if not r.endswith("\tpass")]
+        header, *lines = summary.read_text().splitlines()
+        rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
+        failed = [r["session"] for r in rows if r.get("state") != "published"]
         if failed or len(rows) != len(tree.sessions):
             problems.append(f"{len(rows)} sessions summarised, not passing: {failed}")
     written = sum(

@@ -1,4 +1,5 @@
-"""Glue for the rules' scripts: log to the job's log file, and turn a known failure into a clear message.
+"""Glue for the rules' scripts: log to the job's log file, turn a known failure into a clear message, and record a
+failed session's outcome in its status file for the reports.
 
 Every job imports this module, so it imports nothing heavy.
 """
@@ -8,15 +9,50 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+from pathlib import Path
+
+from dicom_deid.paths import session_of_status
+from dicom_deid.records import Failure, SessionState, SessionStatus, SkippedFile, write_record
 
 
 class SessionError(Exception):
     """A session that cannot be de-identified; the message lists every bad file and its reason."""
 
+    def __init__(self, message: str, failures: list[Failure], files_left_out: list[SkippedFile] | None = None):
+        super().__init__(message)
+        self.failures = failures
+        self.files_left_out = files_left_out or []
 
-def session_error(session: str, problems: list[str], what: str = "bad file(s)") -> SessionError:
-    lines = "\n".join(f"  - {p}" for p in problems)
-    return SessionError(f"session {session}: {len(problems)} {what}, nothing written:\n{lines}")
+
+def session_error(
+    session: str, failures: list[Failure], what: str = "bad file(s)", files_left_out: list[SkippedFile] | None = None
+) -> SessionError:
+    lines = "\n".join(f"  - {failure.line()}" for failure in failures)
+    return SessionError(
+        f"session {session}: {len(failures)} {what}, nothing written:\n{lines}", failures, files_left_out
+    )
+
+
+def write_failure_status(
+    path: str, stage: str, failures: list[Failure], files_left_out: list[SkippedFile] | None = None
+) -> None:
+    """Record that the session's `stage` failed, and why, where the reports find it."""
+    subject, ses = session_of_status(path)
+    status = SessionStatus(
+        session=Path(path).stem,
+        subject=subject,
+        ses=ses,
+        state=SessionState.FAILED,
+        stage=stage,
+        failures=failures,
+        files_left_out=files_left_out or [],
+    )
+    write_record(Path(path), status)
+
+
+def clear_status(path: str) -> None:
+    """A published session has no failure to show: remove what an earlier failed run recorded."""
+    Path(path).unlink(missing_ok=True)
 
 
 def _fail(message: str) -> None:
@@ -25,21 +61,31 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def run_job(log_path: str, function, *args, **kwargs) -> None:
+def run_job(log_path: str, function, *args, status: str = "", stage: str = "", **kwargs) -> None:
+    """Run `function` with the job's logging; on failure, write the session's `status` file (if given) first."""
     logging.basicConfig(
         filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
     # pydicom logs the offending value of a malformed element; such values must not reach a log.
     logging.getLogger("pydicom").disabled = True
+
+    def record(failures: list[Failure], files_left_out: list[SkippedFile] | None = None) -> None:
+        if status:
+            write_failure_status(status, stage, failures, files_left_out)
+
     try:
         function(*args, **kwargs)
     except SessionError as error:
+        record(error.failures, error.files_left_out)
         _fail(str(error))
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            record([Failure("", f"disk full (or quota exceeded), see the log {log_path}")])
             _fail(f"disk full (or quota exceeded) while writing {error.filename or 'the output'}: free space and rerun")
         logging.exception("job failed")
+        record([Failure("", f"unexpected error, see the log {log_path}")])
         raise
     except Exception:
         logging.exception("job failed")
+        record([Failure("", f"unexpected error, see the log {log_path}")])
         raise

@@ -3,6 +3,8 @@
     input    <input_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...
     scratch  <work_dir>/<SUBJECT>/<SUBJECT>_<SES>/unpacked/     (unpack stage: sources.json, members/)
              <work_dir>/<SUBJECT>/<SUBJECT>_<SES>/anonymized/   (anonymize stage: sources.json, results.json, files/)
+    status   <work_dir>/status/<SUBJECT>/<SUBJECT>_<SES>.json   (a failed session's outcome, for the reports;
+             outside the output, since nothing of a failed session may appear there)
     output   <output_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...           output_layout: mirror
              <output_dir>/imaging/<SUBJECT>/<SUBJECT>_SE<SES>_MRI.zip     output_layout: data2bids
     reports  <output_dir>/reports/summary.tsv, report.html, <SUBJECT>/<SUBJECT>_<SES>.json
@@ -27,10 +29,18 @@ SOURCES_LIST = "sources.json"  # unpacked/ and anonymized/: every file to de-ide
 MEMBERS = "members"  # unpacked/: the members of the session's archives
 ANONYMIZED_FILES = "files"  # anonymized/: the de-identified files, laid out as in the output
 RESULTS = "results.json"  # anonymized/: every file's outcome and checks
+STATUS = "status"  # <work_dir>/status/: one file per failed session
 
 
 def session_name(subject: str, ses: str) -> str:
     return f"{subject}_{ses}"
+
+
+def session_of_status(status_path: str | Path) -> tuple[str, str]:
+    """(subject, ses) of a status file path built by Paths.status: the inverse, since subjects may hold '_'."""
+    path = Path(status_path)
+    subject = path.parent.name
+    return subject, path.stem.removeprefix(f"{subject}_")
 
 
 def session_input_dir(input_dir: str | Path, subject: str, ses: str) -> Path:
@@ -85,6 +95,10 @@ class Paths:
     def anonymized(self, subject: str, ses: str) -> str:
         """The anonymize stage's scratch folder: the de-identified files before they are verified."""
         return self._scratch(subject, ses, "anonymized")
+
+    def status(self, subject: str, ses: str) -> str:
+        """A failed session's status file (records.SessionStatus); absent once the session is published."""
+        return f"{self.work_dir}/{STATUS}/{subject}/{session_name(subject, ses)}.json"
 
     def session_output(self, subject: str, ses: str) -> str:
         """What a published session becomes: its folder, or data2bids' zip."""

@@ -3,7 +3,8 @@
 unpack    -> Sources                      (unpacked/sources.json)
 anonymize -> Sources, list of FileResult  (anonymized/sources.json, anonymized/results.json)
 publish   -> SessionReport                (reports/<SUBJECT>/<SUBJECT>_<SES>.json)
-report    <- every SessionReport
+any stage -> SessionStatus                ({work_dir}/status/<SUBJECT>/<SUBJECT>_<SES>.json, when its job fails)
+report    <- every SessionReport and SessionStatus
 
 Each JSON file names its record and FORMAT_VERSION; a file written by another version is refused with a message
 that says so, rather than failing later on a missing key. Nothing here imports pydicom or dicognito.
@@ -20,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 
 # Raise when a record's fields change meaning or name; scratch files of an older run are then remade.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class Outcome(str, Enum):
@@ -29,7 +30,13 @@ class Outcome(str, Enum):
     WRITTEN = "written"  # de-identified and checked
     SKIPPED = "skipped"  # not DICOM: left out and reported
     DROPPED = "dropped"  # a DICOMDIR: left out and reported (it indexes patient identifiers)
-    BAD = "bad"  # DICOM that cannot be de-identified: fails the session
+    BAD = "bad"  # DICOM that cannot be de-identified: fails the session (on_bad_file: fail_session)
+    LEFT_OUT = "left_out"  # on_bad_file: skip_file: bad, or failed a per-file check; never in the output
+
+
+# config on_bad_file: a bad file fails its session (the default), or is left out and the rest published.
+FAIL_SESSION, SKIP_FILE = "fail_session", "skip_file"
+ON_BAD_FILE = (FAIL_SESSION, SKIP_FILE)
 
 
 class Verdict(str, Enum):
@@ -100,21 +107,75 @@ class SkippedFile:
     reason: str
 
 
+class SessionState(str, Enum):
+    PUBLISHED = "published"
+    PUBLISHED_IN_PART = "published_in_part"  # on_bad_file: skip_file left files out
+    FAILED = "failed"
+
+
 @dataclass
 class SessionReport:
     """One published session, as the reports show it; names files by output path and holds no DICOM value."""
 
     session: str
+    state: SessionState  # published, or published in part
     counts: Counts
     skipped: list[SkippedFile]
+    files_left_out: list[SkippedFile]  # on_bad_file: skip_file; each file's reason names no value
     repaired_values_by_keyword: dict[str, int]
     # Known values replaced outside their own attributes, by "<attribute of the value> in <place>".
     scrubbed: dict[str, int]
     private_elements: dict[str, int]  # {"kept": n, "removed": n}, at every depth of every file
-    checks: dict[str, Check]
-    verification: Verdict
+    checks: dict[str, Check]  # of the files published
+    verification: str  # "pass", or "pass, N file(s) left out ..." for a session published in part
     settings: dict  # the options that shaped the output; never the key
     versions: dict[str, str]
+
+
+@dataclass
+class Failure:
+    """Why a session failed, for one file: `path` inside the session (or an archive label; empty for the whole
+    session), the verification `check` that failed (empty for a file that cannot be read or de-identified), and
+    `reason`, which never quotes a DICOM value."""
+
+    path: str
+    reason: str
+    check: str = ""
+
+    def line(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"[{self.check}] {where}{self.reason}" if self.check else f"{where}{self.reason}"
+
+
+@dataclass
+class SessionStatus:
+    """The outcome of a session whose job failed, kept outside the output so the reports can show it.
+
+    Written by the failing job just before it exits; deleted when the session is published."""
+
+    session: str
+    subject: str
+    ses: str
+    state: SessionState
+    stage: str  # the rule that failed
+    failures: list[Failure]
+    files_left_out: list[SkippedFile] = field(default_factory=list)
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """(path, reason) of a message of the form "<path>: <reason>", as the verifier, the DICOM reader and the
+    archive unpacker write them; a message without a path gives ("", message)."""
+    path, separator, reason = message.partition(": ")
+    return (path, reason) if separator else ("", message)
+
+
+def bad_files(sources: Sources, results: list[FileResult]) -> list[Failure]:
+    """Archives that could not be unpacked and files that could not be read or de-identified, by path."""
+    failures = [Failure(*split_message(problem)) for problem in sources.problems]
+    for result in results:
+        if result.outcome is Outcome.BAD:
+            failures.append(Failure(result.relpath, result.reason.removeprefix(f"{result.relpath}: ")))
+    return failures
 
 
 class RecordError(Exception):

@@ -15,6 +15,9 @@ rule anonymize_session:
         private_tags=config["private_tags"],
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
+        on_bad_file=config["on_bad_file"],
+        # Not an output: a failed job's outputs are deleted, and this records why it failed (for the reports).
+        status=PATHS.status(**S),
     log:
         PATHS.session_log("anonymize_session", **S),
     threads: config["threads"]
@@ -28,4 +31,5 @@ rule anonymize_session:
         "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
         " --keep {params.keep:q} --private-tags {params.private_tags:q} --patient-name={params.patient_name:q}"
-        " --crosswalk-file={params.crosswalk_file:q} --log {log:q}"
+        " --crosswalk-file={params.crosswalk_file:q} --on-bad-file {params.on_bad_file:q}"
+        " --log {log:q} --status {params.status:q}"

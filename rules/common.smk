@@ -91,3 +91,20 @@ def cancel_scheduler_timers():
         function = getattr(thread, "function", None)
         if isinstance(thread, threading.Timer) and getattr(function, "__module__", "").startswith("snakemake."):
             thread.cancel()
+
+
+# Every discovered session, as [subject, ses]: the reports list those with neither report nor status as not run.
+SESSION_KEYS = [[s.subject, s.ses] for s in SESSIONS.values()]
+
+
+def build_reports_after_failure():
+    # A failed session leaves the report rules (rules/report.smk) without their inputs: build the reports here,
+    # from whatever finished. A failure here must not hide the job failure Snakemake is about to report.
+    from dicom_deid.stages.report import write_reports
+
+    try:
+        write_reports(config, [tuple(key) for key in SESSION_KEYS], PATHS.summary, PATHS.html_report)
+    except Exception as error:
+        print(f"The reports could not be built: {type(error).__name__}: {error}", file=sys.stderr)
+        return
+    print(f"Reports of the sessions that finished: {PATHS.summary}, {PATHS.html_report}", file=sys.stderr)

@@ -13,6 +13,9 @@ rule publish_session:
     params:
         session=SESSION_NAME,
         settings=json.dumps(SETTINGS),
+        on_bad_file=config["on_bad_file"],
+        # Written if the session fails, deleted once it is published; the reports read it.
+        status=PATHS.status(**S),
     log:
         PATHS.session_log("publish_session", **S),
     # Counts no core: it gathers JSON and renames a folder, so it runs while the next session is anonymized.
@@ -22,4 +25,5 @@ rule publish_session:
     shell:
         "publish_session.py --anonymized {input.anonymized:q}"
         " --output {output.session:q} --report {output.report:q} --session {params.session:q}"
-        " --settings {params.settings:q} --log {log:q}"
+        " --settings {params.settings:q} --on-bad-file {params.on_bad_file:q}"
+        " --log {log:q} --status {params.status:q}"

@@ -1,6 +1,8 @@
-# Stage 4, report (dicom_deid/stages/report.py): one row per session, and a page a person reads, both from
-# the session reports. Seconds of work: on a cluster they run on the submitting machine instead of waiting
-# in the queue. `script:`, not a shell command: thousands of report paths would not fit one command line.
+# Stage 4, report (dicom_deid/stages/report.py): one row per session, and a page a person reads, listing every
+# discovered session with its state. Seconds of work: on a cluster they run on the submitting machine instead of
+# waiting in the queue. `script:`, not a shell command: thousands of report paths would not fit one command line.
+# These rules run when every session was published; when a job failed, the Snakefile's onerror: handler builds
+# the same two files with the same function (build_reports_after_failure in rules/common.smk).
 localrules:
     dataset_summary,
     html_report,
@@ -11,6 +13,9 @@ rule dataset_summary:
         reports=every_session(PATHS.session_report),
     output:
         summary=PATHS.summary,
+    params:
+        sessions=SESSION_KEYS,
+        config=config,
     log:
         PATHS.log("dataset_summary"),
     conda:
@@ -25,6 +30,7 @@ rule html_report:
     output:
         html=PATHS.html_report,
     params:
+        sessions=SESSION_KEYS,
         config=config,
     log:
         PATHS.log("html_report"),

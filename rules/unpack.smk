@@ -7,10 +7,11 @@ rule unpack_archives:
         unpacked=temp(directory(PATHS.unpacked(**S))),
     params:
         limits=json.dumps(config["archives"]),
+        status=PATHS.status(**S),  # written if the job fails, for the reports
     log:
         PATHS.session_log("unpack_archives", **S),
     conda:
         "../environment.yml"
     shell:
         "unpack_archives.py --session {input.session:q} --unpacked {output.unpacked:q}"
-        " --limits {params.limits:q} --log {log:q}"
+        " --limits {params.limits:q} --log {log:q} --status {params.status:q}"

@@ -9,9 +9,11 @@ from pathlib import Path
 from dicom_deid.job import run_job
 from dicom_deid.keyfile import read_seed
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
-from dicom_deid.records import Policy, Sources, read_record, write_record, write_records
+from dicom_deid.records import ON_BAD_FILE, Policy, Sources, read_record, write_record, write_records
 from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.unpack import list_sources
+
+STAGE = "anonymize_session"
 
 
 def main(session_dir: Path, unpacked_dir: Path | None, anonymized_dir: Path, options) -> None:
@@ -28,7 +30,9 @@ def main(session_dir: Path, unpacked_dir: Path | None, anonymized_dir: Path, opt
         sources = read_record(unpacked_dir / SOURCES_LIST, Sources)
     write_record(anonymized_dir / SOURCES_LIST, sources)  # for the publish stage
     files_dir = anonymized_dir / ANONYMIZED_FILES
-    results = anonymize_session(sources, files_dir, policy, options.workers, options.session, crosswalk)
+    results = anonymize_session(
+        sources, files_dir, policy, options.workers, options.session, crosswalk, options.on_bad_file
+    )
     write_records(anonymized_dir / RESULTS, results)
 
 
@@ -44,7 +48,9 @@ if __name__ == "__main__":
     parser.add_argument("--private-tags", choices=("safe", "keep", "remove"), required=True)
     parser.add_argument("--patient-name", default="", help="PatientName to set; empty: dicognito's fake name")
     parser.add_argument("--crosswalk-file", default="", help="TSV to append original -> pseudonym rows to")
+    parser.add_argument("--on-bad-file", choices=ON_BAD_FILE, required=True, help="fail_session or skip_file")
     parser.add_argument("--log", required=True)
+    parser.add_argument("--status", default="", help="where to record the session's failure, for the reports")
     args = parser.parse_args()
     unpacked = Path(args.unpacked) if args.unpacked else None
-    run_job(args.log, main, args.session_dir, unpacked, args.anonymized, args)
+    run_job(args.log, main, args.session_dir, unpacked, args.anonymized, args, status=args.status, stage=STAGE)

@@ -6,16 +6,21 @@ import argparse
 import json
 from pathlib import Path
 
-from dicom_deid.job import run_job
+from dicom_deid.job import clear_status, run_job
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
-from dicom_deid.records import FileResult, Sources, read_record, read_records
+from dicom_deid.records import ON_BAD_FILE, FileResult, Sources, read_record, read_records
 from dicom_deid.stages.publish import publish_session
 
+STAGE = "publish_session"
 
-def main(anonymized_dir: Path, final: Path, report: Path, session: str, settings: dict) -> None:
+
+def main(anonymized_dir: Path, final: Path, report: Path, session: str, options) -> None:
     sources = read_record(anonymized_dir / SOURCES_LIST, Sources)
     results = read_records(anonymized_dir / RESULTS, FileResult)
-    publish_session(sources, results, anonymized_dir / ANONYMIZED_FILES, final, report, session, settings)
+    files_dir = anonymized_dir / ANONYMIZED_FILES
+    publish_session(sources, results, files_dir, final, report, session, options.settings, options.on_bad_file)
+    if options.status:
+        clear_status(options.status)  # an earlier run's failure no longer holds
 
 
 if __name__ == "__main__":
@@ -25,6 +30,10 @@ if __name__ == "__main__":
     parser.add_argument("--report", type=Path, required=True, help="the session's JSON report")
     parser.add_argument("--session", required=True, help="<SUBJECT>_<SES>, for messages")
     parser.add_argument("--settings", type=json.loads, required=True, help="options recorded in the report")
+    parser.add_argument("--on-bad-file", choices=ON_BAD_FILE, required=True, help="fail_session or skip_file")
     parser.add_argument("--log", required=True)
+    parser.add_argument("--status", default="", help="where to record the session's failure, for the reports")
     args = parser.parse_args()
-    run_job(args.log, main, args.anonymized, args.output, args.report, args.session, args.settings)
+    run_job(
+        args.log, main, args.anonymized, args.output, args.report, args.session, args, status=args.status, stage=STAGE
+    )

@@ -12,7 +12,20 @@ from pathlib import Path
 import pydicom
 import yaml
 
-from dicom_deid.records import Policy
+from dicom_deid.paths import Paths
+from dicom_deid.records import (
+    Check,
+    Counts,
+    Failure,
+    Policy,
+    SessionReport,
+    SessionState,
+    SessionStatus,
+    SkippedFile,
+    Verdict,
+    write_record,
+)
+from dicom_deid.verify import CHECKS
 
 REPO = Path(__file__).resolve().parents[1]
 STAMP = ".snakemake_timestamp"
@@ -103,3 +116,44 @@ def planted_values(tree) -> set[bytes]:
         for keyword, value in identity.values.items()
         if keyword != "PatientSex"
     }
+
+
+def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
+    """Records as the session jobs leave them, for one session in each state, and the config that finds them.
+
+    Long paths and reasons without spaces, as real exports have, so layout tests see the worst case.
+    """
+    config = {**DEFAULT_CONFIG, **{k: str(workdir / k) for k in ("output_dir", "work_dir", "log_dir")}}
+    paths = Paths.from_config(config)
+    deep = "EXPORT/PACS/ST0001/SE0004_T1_MPRAGE_SAG_1MM_ISO_ACCELERATED_GRAPPA2_NAVIGATED/IM00001234567890.dcm"
+
+    def report(session: str, left_out: list[SkippedFile]) -> SessionReport:
+        return SessionReport(
+            session=session,
+            state=SessionState.PUBLISHED_IN_PART if left_out else SessionState.PUBLISHED,
+            counts=Counts(17, 15 - len(left_out), 6, "CT,MR,OT", 2, 0, 1),
+            skipped=[SkippedFile("notes.txt", "notes.txt: not DICOM")],
+            files_left_out=left_out,
+            repaired_values_by_keyword={"StudyDate": 1},
+            scrubbed={"PatientName in StudyDescription": 2, "PatientID in private (0029,xx20)": 1},
+            private_elements={"kept": 12, "removed": 40},
+            checks={name: Check(Verdict.PASS) for name in CHECKS},
+            verification="pass" if not left_out else "pass, 1 file(s) left out (see files_left_out)",
+            settings={"output_layout": "mirror", "keep": [], "allow_keep_identifying": False, "private_tags": "safe"},
+            versions={"dicognito": "0.19.0", "pydicom": "3.0.2"},
+        )
+
+    write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", []))
+    left_out = [SkippedFile(deep, "failed verification: no_original_values_in_bytes")]
+    write_record(Path(paths.session_report("SUBJ_0001", "02")), report("SUBJ_0001_02", left_out))
+    failed = SessionStatus(
+        session="SUBJ_0002_01",
+        subject="SUBJ_0002",
+        ses="01",
+        state=SessionState.FAILED,
+        stage="publish_session",
+        failures=[Failure(deep, "an original identifying value is present", "no_original_values_in_bytes")],
+    )
+    write_record(Path(paths.status("SUBJ_0002", "01")), failed)
+    sessions = [("SUBJ_0001", "01"), ("SUBJ_0001", "02"), ("SUBJ_0002", "01"), ("SUBJ_0003", "01")]  # last: not run
+    return config, sessions

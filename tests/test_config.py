@@ -45,6 +45,7 @@ def test_default_folders_are_fine():
         (["--config", "threads=many"], "threads"),
         (["--config", "output_dir=input"], "output_dir"),
         (["--config", "input_dir=nowhere"], "input_dir nowhere: no such folder"),
+        (["--config", "on_bad_file=ignore"], "on_bad_file"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, arguments, message):
@@ -68,3 +69,9 @@ def test_key_readable_by_others_is_refused(tmp_path):
     key.chmod(0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
         read_seed(key)
+
+
+def test_a_bad_file_fails_its_session_unless_told_otherwise():
+    assert DEFAULTS["on_bad_file"] == "fail_session"
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    assert schema["properties"]["on_bad_file"]["enum"] == ["fail_session", "skip_file"]

@@ -13,7 +13,9 @@ from pydicom.sequence import Sequence
 
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.records import Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.job import SessionError
+from dicom_deid.records import SKIP_FILE, Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
 from dicom_deid.verify.session import check_session
@@ -172,3 +174,54 @@ def test_failure_messages_quote_no_value(pair):
     tamper(output, lambda ds: setattr(ds, "StationName", IDENTITY.values["StationName"]))
     messages = " ".join(item for items in check_file(source, output, "IM1.dcm").values() for item in items)
     assert messages and not any(value in messages for value in IDENTITY.values.values() if len(value) > 1)
+
+
+def _publish(source: Path, output: Path, tmp_path: Path, results: list[FileResult], on_bad_file: str):
+    staged = Sources([("IM1.dcm", str(source)), ("IM2.dcm", str(source))])
+    final, report = tmp_path / "published" / "S_1_01", tmp_path / "reports" / "S_1_01.json"
+    files_dir = output.parent
+    return final, report, lambda: publish_session(staged, results, files_dir, final, report, "S_1_01", {}, on_bad_file)
+
+
+def test_skip_file_leaves_out_a_failing_file_and_publishes_the_rest(pair, tmp_path):
+    source, output = pair
+    (output.parent / "IM2.dcm").write_bytes(output.read_bytes())
+    leaking = {**no_failures(), "no_original_values_in_bytes": ["IM2.dcm: an original identifying value is present"]}
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=no_failures()),
+               FileResult("IM2.dcm", Outcome.WRITTEN, failures=leaking)]  # fmt: skip
+    final, _, publish = _publish(source, output, tmp_path, results, SKIP_FILE)
+    report = publish()
+    assert sorted(p.name for p in final.iterdir()) == ["IM1.dcm"]  # the failing file never reaches the output
+    assert report.state == "published_in_part" and report.counts.instances_written == 1
+    assert [(f.path, f.reason) for f in report.files_left_out] == [
+        ("IM2.dcm", "failed verification: no_original_values_in_bytes")
+    ]
+    assert report.checks["every_instance_once"].result is Verdict.PASS  # the left-out file is accounted for
+
+
+def test_skip_file_still_fails_a_session_with_no_good_file(pair, tmp_path):
+    source, output = pair
+    leaking = {**no_failures(), "no_original_values_in_bytes": ["IM1.dcm: an original identifying value is present"]}
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=leaking),
+               FileResult("IM2.dcm", Outcome.BAD, "IM2.dcm: pixel data is truncated")]  # fmt: skip
+    final, report, publish = _publish(source, output, tmp_path, results, SKIP_FILE)
+    with pytest.raises(SessionError) as error:
+        publish()
+    assert {(f.path, f.reason) for f in error.value.failures} == {
+        ("IM1.dcm", "failed verification: no_original_values_in_bytes"),
+        ("IM2.dcm", "pixel data is truncated"),
+    }
+    assert not final.exists() and not report.exists()
+
+
+def test_fail_session_publishes_nothing_when_one_file_fails(pair, tmp_path):
+    source, output = pair
+    (output.parent / "IM2.dcm").write_bytes(output.read_bytes())
+    leaking = {**no_failures(), "no_original_values_in_bytes": ["IM2.dcm: an original identifying value is present"]}
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=no_failures()),
+               FileResult("IM2.dcm", Outcome.WRITTEN, failures=leaking)]  # fmt: skip
+    final, report, publish = _publish(source, output, tmp_path, results, "fail_session")
+    with pytest.raises(SessionError) as error:
+        publish()
+    assert [(f.check, f.path) for f in error.value.failures] == [("no_original_values_in_bytes", "IM2.dcm")]
+    assert not final.exists() and not report.exists()

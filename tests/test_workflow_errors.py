@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pydicom
 from helpers import checksums, files_below, output_files, run_snakemake, sessions_run
@@ -13,6 +15,15 @@ from dicom_deid.example_tree import build_example_tree
 from dicom_deid.paths import session_output_dir
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
+
+
+def summary_rows(workdir: Path) -> dict[str, dict]:
+    with open(workdir / "output" / "reports" / "summary.tsv") as handle:
+        return {row["session"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def status_file(workdir: Path, subject: str, session: str) -> Path:
+    return workdir / "work" / "status" / subject / f"{session}.json"
 
 
 def test_misnamed_session_folder_stops_even_a_dry_run(tmp_path):
@@ -78,13 +89,26 @@ def test_bad_session_lists_every_bad_file_and_others_finish(tmp_path):
     assert output_files(session_output_dir(tmp_path / "output", S2, "01"))
     assert not session_output_dir(tmp_path / "output", S1, "02").exists()
     assert checksums(tree.root) == before
+    # The reports are built all the same, from whatever finished; the failure is recorded outside the output.
+    rows = summary_rows(tmp_path)
+    assert {session: row["state"] for session, row in rows.items()} == {
+        f"{S1}_01": "published", f"{S1}_02": "failed", f"{S2}_01": "published"
+    }  # fmt: skip
+    assert rows[f"{S1}_02"]["instances_written"] == ""
+    status = json.loads(status_file(tmp_path, S1, f"{S1}_02").read_text())
+    assert status["stage"] == "anonymize_session"
+    assert {f["path"] for f in status["failures"]} == {"anat/t2/IM_0002.dcm", "noise.dcm", "broken.zip"}
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    assert "noise.dcm" in page and "logs/anonymize_session/EPL31_LHS_0001_02.log" in page
 
-    # Fix the files: only the failed session runs again.
+    # Fix the files: only the failed session runs again, and the reports show it published.
     shutil.copy(good, bad / "anat" / "t2" / "IM_0002.dcm")
     (bad / "noise.dcm").unlink()
     (bad / "broken.zip").unlink()
     rerun = run_snakemake(tmp_path).stdout
     assert sessions_run(rerun) == {f"{S1}_02"}
+    assert summary_rows(tmp_path)[f"{S1}_02"]["state"] == "published"
+    assert not status_file(tmp_path, S1, f"{S1}_02").exists()
 
 
 def test_malformed_dates_are_emptied_counted_and_the_file_goes_through(tmp_path):
@@ -103,3 +127,95 @@ def test_malformed_dates_are_emptied_counted_and_the_file_goes_through(tmp_path)
     assert report["repaired_values_by_keyword"] == {"ScheduledProcedureStepStartDate": 1, "StudyDate": 1}
     for path in files_below(tmp_path / "logs", tmp_path / "output", tmp_path / ".snakemake" / "log"):
         assert b"2020-01-15" not in path.read_bytes() and b"15/01/2020" not in path.read_bytes(), path
+
+
+def _plant_patient_id_in_a_code(path: Path) -> bytes:
+    """Copy the file's PatientID into BodyPartExamined, a code string (CS) that neither dicognito nor the scrub
+    rewrites (codes are never rewritten): a leak only verification sees."""
+    dataset = pydicom.dcmread(path)
+    dataset.BodyPartExamined = str(dataset.PatientID)
+    dataset.save_as(path)
+    return str(dataset.PatientID).encode()
+
+
+def test_publish_gate_holds_back_a_leaking_session_and_a_rerun_publishes_it(tmp_path):
+    tree = build_example_tree(tmp_path / "input")
+    leaking = tree.session_dir(S1, f"{S1}_02") / "anat" / "t2" / "IM_0001.dcm"
+    original = leaking.read_bytes()
+    value = _plant_patient_id_in_a_code(leaking)
+
+    result = run_snakemake(tmp_path, check=False)  # --keep-going from the default profile
+    assert result.returncode != 0
+    # Nothing of the session under the output: no folder, no report, not the value anywhere.
+    assert not session_output_dir(tmp_path / "output", S1, "02").exists()
+    assert not (tmp_path / "output" / "reports" / S1 / f"{S1}_02.json").exists()
+    for path in files_below(tmp_path / "output"):
+        assert value not in path.read_bytes(), path
+    # Its log names the check and the file, never the value.
+    log = (tmp_path / "logs" / "publish_session" / f"{S1}_02.log").read_text()
+    assert "[no_original_values_in_bytes] anat/t2/IM_0001.dcm: an original identifying value is present" in log
+    for text in (log, result.stdout, *(p.read_text() for p in files_below(tmp_path / "work" / "status"))):
+        assert value.decode() not in text
+    # The other sessions are published; both reports exist and show the failure.
+    for subject, session in ((S1, f"{S1}_01"), (S2, f"{S2}_01")):
+        out = session_output_dir(tmp_path / "output", subject, session.removeprefix(subject + "_"))
+        assert output_files(out) == sorted(tree.expected_dicoms[(subject, session)])
+    rows = summary_rows(tmp_path)
+    assert rows[f"{S1}_02"]["state"] == "failed"
+    assert rows[f"{S1}_01"]["state"] == rows[f"{S2}_01"]["state"] == "published"
+    failed = (tmp_path / "output" / "reports" / "report.html").read_text().split("<h2>Failed sessions</h2>")[1]
+    failed = failed.split("<h2>")[0]
+    assert f"{S1}_02" in failed and "no_original_values_in_bytes" in failed and "anat/t2/IM_0001.dcm" in failed
+
+    # The cause removed, a rerun publishes only that session and updates the reports.
+    leaking.write_bytes(original)
+    rerun = run_snakemake(tmp_path).stdout
+    assert sessions_run(rerun) == {f"{S1}_02"}
+    assert output_files(session_output_dir(tmp_path / "output", S1, "02")) == sorted(
+        tree.expected_dicoms[(S1, f"{S1}_02")]
+    )
+    assert summary_rows(tmp_path)[f"{S1}_02"]["state"] == "published"
+    assert "<h2>Failed sessions</h2>\n<p>None.</p>" in (tmp_path / "output" / "reports" / "report.html").read_text()
+
+
+def test_skip_file_publishes_the_rest_of_a_session_and_reports_what_was_left_out(tmp_path):
+    tree = build_example_tree(tmp_path / "input")
+    in_part = tree.session_dir(S1, f"{S1}_02")
+    value = _plant_patient_id_in_a_code(in_part / "anat" / "t2" / "IM_0001.dcm")
+    good = (in_part / "anat" / "t2" / "IM_0003.dcm").read_bytes()
+    (in_part / "anat" / "t2" / "IM_0002.dcm").write_bytes(good[:-1000])  # truncated: cannot be read
+    # A third subject whose every DICOM is bad: skip_file cannot publish anything of it.
+    all_bad = tree.root / "EPL31_LHS_0003" / "imaging" / "EPL31_LHS_0003_01"
+    all_bad.mkdir(parents=True)
+    (all_bad / "IM1.dcm").write_bytes(good[:-1000])
+    (all_bad / "notes.txt").write_text("not DICOM")
+
+    result = run_snakemake(tmp_path, "--config", "on_bad_file=skip_file", check=False)
+    assert result.returncode != 0  # one session failed
+    rows = summary_rows(tmp_path)
+    assert {session: (row["state"], row["files_left_out"]) for session, row in rows.items()} == {
+        f"{S1}_01": ("published", "0"),
+        f"{S1}_02": ("published_in_part", "2"),
+        f"{S2}_01": ("published", "0"),
+        "EPL31_LHS_0003_01": ("failed", ""),
+    }
+    # Published in part: everything but the two bad files, which are nowhere under the output.
+    left_out = {"anat/t2/IM_0001.dcm", "anat/t2/IM_0002.dcm"}
+    out = session_output_dir(tmp_path / "output", S1, "02")
+    assert output_files(out) == sorted(set(tree.expected_dicoms[(S1, f"{S1}_02")]) - left_out)
+    for path in files_below(tmp_path / "output"):
+        assert value not in path.read_bytes(), path
+    report = json.loads((tmp_path / "output" / "reports" / S1 / f"{S1}_02.json").read_text())
+    assert report["state"] == "published_in_part"
+    assert report["verification"].startswith("pass, 2 file(s) left out")
+    reasons = {item["path"]: item["reason"] for item in report["files_left_out"]}
+    assert reasons == {
+        "anat/t2/IM_0001.dcm": "failed verification: no_original_values_in_bytes",
+        "anat/t2/IM_0002.dcm": "pixel data is truncated (7192 of 8192 bytes)",
+    }
+    assert report["counts"]["instances_written"] == len(tree.expected_dicoms[(S1, f"{S1}_02")]) - 2
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    files_left_out = page.split("<h2>Files left out</h2>")[1].split("<h2>")[0]
+    assert all(path in files_left_out for path in left_out) and "published in part" in page
+    assert "EPL31_LHS_0003_01" in page.split("<h2>Failed sessions</h2>")[1].split("<h2>")[0]
+    assert not session_output_dir(tmp_path / "output", "EPL31_LHS_0003", "01").exists()

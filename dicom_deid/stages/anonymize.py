@@ -19,7 +19,7 @@ from dicom_deid.crosswalk import append_rows
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
 from dicom_deid.job import session_error
-from dicom_deid.records import FileResult, Outcome, Policy, Sources
+from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub
 from dicom_deid.verify.files import check_output, original_facts
@@ -162,8 +162,12 @@ def anonymize_session(
     workers: int,
     session: str,
     crosswalk_file: Path | None = None,
+    on_bad_file: str = FAIL_SESSION,
 ) -> list[FileResult]:
-    """De-identify and check every source into `out_dir`; raise SessionError listing every bad file."""
+    """De-identify and check every source into `out_dir`; raise SessionError listing every bad file.
+
+    on_bad_file skip_file: bad files are only logged (the publish stage leaves them out), unless no file at all
+    could be de-identified."""
     # Largest first: a worker left alone with a 50 MB multi-frame file at the end idles the others.
     jobs = sorted(((rel, src, str(out_dir / rel)) for rel, src in sources.files), key=_size, reverse=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,9 +182,13 @@ def anonymize_session(
             log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
             last_report = now
     results.sort(key=lambda r: r.relpath)  # the sources' order: results do not depend on the workers
-    problems = list(sources.problems) + [r.reason for r in results if r.outcome is Outcome.BAD]
-    if problems:
-        raise session_error(session, problems)
+    failures = bad_files(sources, results)
+    if failures and on_bad_file != SKIP_FILE:
+        raise session_error(session, failures)
+    if failures and not any(r.outcome is Outcome.WRITTEN for r in results):
+        raise session_error(session, failures, "bad file(s) and not one good DICOM file")
+    for failure in failures:
+        log.warning("%s: left out (on_bad_file: skip_file): %s", session, failure.line())
     if crosswalk_file is not None:
         added = append_rows(crosswalk_file, session, {r.crosswalk for r in results if r.crosswalk})
         log.info("%s: %d new row(s) in the crosswalk", session, added)

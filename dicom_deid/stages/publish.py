@@ -1,5 +1,7 @@
 """Stage 3, publish (verify and publish): check the session as a whole; only a session that passes every check
 enters the output, in one step, as a folder (mirrored layout) or a zip (data2bids), with its report.
+With on_bad_file: skip_file, bad files and files that fail a per-file check are deleted from scratch first and
+listed in the report: the rest of the session is published, "in part".
 
 Rule `publish_session`. Imports no pydicom unless a skipped file must be re-read.
 """
@@ -18,14 +20,20 @@ from importlib.metadata import version
 
 from dicom_deid.job import session_error
 from dicom_deid.records import (
+    FAIL_SESSION,
+    SKIP_FILE,
     Check,
     Counts,
+    Failure,
     FileResult,
     Outcome,
     SessionReport,
+    SessionState,
     SkippedFile,
     Sources,
     Verdict,
+    bad_files,
+    split_message,
     write_record,
 )
 from dicom_deid.verify.session import check_session
@@ -69,19 +77,58 @@ def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
     shutil.rmtree(staged_dir)
 
 
+def leave_out_bad_files(
+    sources: Sources, results: list[FileResult], files_dir: Path
+) -> tuple[list[FileResult], list[SkippedFile]]:
+    """on_bad_file: skip_file. Delete from scratch every file that failed a per-file check, and mark it, and every
+    bad file, LEFT_OUT: the session check then accounts for them and they can never reach the output."""
+    left_out = [SkippedFile(f.path, f.reason) for f in bad_files(sources, results)]
+    kept = []
+    for result in results:
+        failed_checks = sorted(name for name, items in result.failures.items() if items)
+        if result.outcome is Outcome.BAD:
+            result = FileResult(result.relpath, Outcome.LEFT_OUT, result.reason)
+        elif result.outcome is Outcome.WRITTEN and failed_checks:
+            (files_dir / result.relpath).unlink()
+            reason = f"failed verification: {', '.join(failed_checks)}"
+            left_out.append(SkippedFile(result.relpath, reason))
+            result = FileResult(result.relpath, Outcome.LEFT_OUT, reason)
+        kept.append(result)
+    return kept, sorted(left_out, key=lambda item: item.path)
+
+
+def verification_failures(checks: dict[str, Check]) -> list[Failure]:
+    return [Failure(*split_message(item), check=name) for name, check in checks.items() for item in check.failures]
+
+
+def _verification(checks: dict[str, Check], left_out: list[SkippedFile]) -> str:
+    if any(check.result is not Verdict.PASS for check in checks.values()):
+        return Verdict.FAIL.value
+    if left_out:
+        return f"pass, {len(left_out)} file(s) left out (see files_left_out)"
+    return Verdict.PASS.value
+
+
 def session_report(
-    session: str, sources: Sources, results: list[FileResult], checks: dict[str, Check], settings: dict
+    session: str,
+    sources: Sources,
+    results: list[FileResult],
+    checks: dict[str, Check],
+    settings: dict,
+    left_out: list[SkippedFile] | None = None,
 ) -> SessionReport:
     """`settings`: the options that shaped the output (keep, private_tags, output_layout); never the key."""
+    left_out = left_out or []
     outcomes = Counter(r.outcome for r in results)
     written = [r for r in results if r.outcome is Outcome.WRITTEN]
     repaired: Counter[str] = Counter()
     scrubbed: Counter[str] = Counter()
-    for result in results:
+    for result in written:
         repaired.update(result.repaired)
         scrubbed.update(result.scrubbed)
     return SessionReport(
         session=session,
+        state=SessionState.PUBLISHED_IN_PART if left_out else SessionState.PUBLISHED,
         counts=Counts(
             input_files=len(sources.files),
             instances_written=outcomes[Outcome.WRITTEN],
@@ -94,6 +141,7 @@ def session_report(
         skipped=[
             SkippedFile(r.relpath, r.reason) for r in results if r.outcome in (Outcome.SKIPPED, Outcome.DROPPED)
         ],
+        files_left_out=left_out,
         repaired_values_by_keyword=dict(sorted(repaired.items())),
         scrubbed=dict(sorted(scrubbed.items())),
         private_elements={
@@ -101,7 +149,7 @@ def session_report(
             "removed": sum(r.private_removed for r in written),
         },
         checks=checks,
-        verification=Verdict.PASS if all(c.result is Verdict.PASS for c in checks.values()) else Verdict.FAIL,
+        verification=_verification(checks, left_out),
         settings=settings,
         versions={name: version(name) for name in ("dicognito", "pydicom")},
     )
@@ -115,16 +163,25 @@ def publish_session(
     report_path: Path,
     session: str,
     settings: dict,
+    on_bad_file: str = FAIL_SESSION,
 ) -> SessionReport:
     """Gather the checks; if every one passed, put the session in place (folder or zip) and write its report."""
+    left_out: list[SkippedFile] = []
+    if on_bad_file == SKIP_FILE:
+        results, left_out = leave_out_bad_files(sources, results, files_dir)
     checks = check_session(sources, results, files_dir)
-    report = session_report(session, sources, results, checks, settings)
-    if report.verification is not Verdict.PASS:
-        failures = [f"[{name}] {item}" for name, check in checks.items() for item in check.failures]
-        raise session_error(session, failures, "verification failure(s)")
+    report = session_report(session, sources, results, checks, settings, left_out)
+    if report.verification == Verdict.FAIL.value:
+        raise session_error(session, verification_failures(checks), "verification failure(s)", left_out)
+    written = [r.relpath for r in results if r.outcome is Outcome.WRITTEN]
+    if left_out and not written:
+        failures = [Failure(item.path, item.reason) for item in left_out]
+        raise session_error(session, failures, "file(s) left out and not one left to publish")
     log.info("%s: every check passed: %s", session, ", ".join(checks))
+    for item in left_out:
+        log.warning("%s: left out (on_bad_file: skip_file): %s: %s", session, item.path, item.reason)
     if final.suffix == ".zip":
-        write_zip(files_dir, [r.relpath for r in results if r.outcome is Outcome.WRITTEN], final)
+        write_zip(files_dir, written, final)
     else:
         move_into_place(files_dir, final)
     write_record(report_path, report)

@@ -1,8 +1,12 @@
 """Stage 4, report: the dataset summary (one TSV row per session) and a self-contained HTML page of the dataset,
 what an ethics board or a data recipient reads.
 
-Rules `dataset_summary` and `html_report`. Built only from the session reports (which name files by output path
-and hold no DICOM value) and the configuration (whose key file path is shown, never the key).
+Rules `dataset_summary` and `html_report` when every session was published; the Snakefile's `onerror:` handler
+when a job failed, so the reports always show whatever finished. Both call `write_reports`.
+Every discovered session is listed with its state: published or published in part (its session report), failed
+(the status file its failing job left in work_dir), or not run yet (neither). Built from those records (which name
+files by path inside the session and hold no DICOM value) and the configuration (whose key file path is shown,
+never the key).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import csv
 import html
 import io
 import json
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 from dicom_deid import tags
-from dicom_deid.records import SessionReport, Verdict, read_record
+from dicom_deid.paths import Paths
+from dicom_deid.records import RecordError, SessionReport, SessionState, SessionStatus, read_record
 from dicom_deid.verify import CHECKS
 
 SUMMARY_COLUMNS = (
@@ -28,30 +34,119 @@ SUMMARY_COLUMNS = (
     "dropped_dicomdir",
     "values_repaired",
     "verification",
+    "state",
+    "files_left_out",
 )
+COUNT_COLUMNS = SUMMARY_COLUMNS[1:8]
+
+# A discovered session with neither a report nor a failure status.
+NOT_RUN = "not_run_yet"
+STATE_LABELS = {
+    SessionState.PUBLISHED.value: "published",
+    SessionState.PUBLISHED_IN_PART.value: "published in part",
+    SessionState.FAILED.value: "failed",
+    NOT_RUN: "not run yet",
+}
+SESSION_RULES = ("unpack_archives", "anonymize_session", "publish_session")
+
+CHECK_DESCRIPTIONS = {
+    "every_instance_once": "every input file has an outcome; each DICOM instance is in the output exactly once",
+    "readable": "every output file reads with pydicom",
+    "transfer_syntax_unchanged": "transfer syntax as in the original",
+    "pixel_data_unchanged": "pixel data bytes as in the original",
+    "replaced_tags_changed": "each of the 13 replaced attributes present and holding a new value",
+    "removed_tags_absent": "none of the 4 removed attributes at any depth",
+    "no_original_values_in_bytes": "no original identifying value anywhere in the file's bytes",
+    "policy_held": "the configured options held (private elements, PatientName)",
+}
+
+# Mappings of every session report shown as counts: what was scrubbed where, private elements kept and removed.
+COUNT_MAPPINGS = {
+    "scrubbed": "Values scrubbed outside the 17 attributes",
+    "private_elements": "Private elements kept and removed",
+}
 
 
-def read_reports(report_paths: list[Path]) -> list[SessionReport]:
-    return [read_record(path, SessionReport) for path in sorted(report_paths)]
+@dataclass
+class SessionEntry:
+    """One discovered session as the reports show it."""
+
+    subject: str
+    ses: str
+    session: str
+    state: str  # a SessionState value, or NOT_RUN
+    report: SessionReport | None = None  # published (in part or whole)
+    status: SessionStatus | None = None  # failed
 
 
-def summary_table(reports: list[SessionReport]) -> str:
-    """TSV with one row per session report."""
+def _read_or_none(path: Path, cls):
+    """A record, or None when there is none; a record of an older version counts as none (its session reruns)."""
+    try:
+        return read_record(path, cls) if path.exists() else None
+    except RecordError:
+        return None
+
+
+def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[SessionEntry]:
+    """The state of every session, (subject, ses), from what the session jobs left on disk."""
+    entries = []
+    for subject, ses in sorted(sessions):
+        entry = SessionEntry(subject, ses, f"{subject}_{ses}", NOT_RUN)
+        # A status file is newer than any report of its session: publishing deletes it.
+        entry.status = _read_or_none(Path(paths.status(subject, ses)), SessionStatus)
+        if entry.status is None:
+            entry.report = _read_or_none(Path(paths.session_report(subject, ses)), SessionReport)
+        if entry.status:
+            entry.state = SessionState.FAILED.value
+        elif entry.report:
+            entry.state = entry.report.state.value
+        entries.append(entry)
+    return entries
+
+
+def summary_table(entries: list[SessionEntry]) -> str:
+    """TSV with one row per session; counts only for published sessions."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter="\t", lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
-    for report in reports:
-        counts = report.counts
-        writer.writerow(
-            [report.session, *(getattr(counts, c) for c in SUMMARY_COLUMNS[1:-1]), report.verification.value]
-        )
+    for entry in entries:
+        report = entry.report
+        if report is None:
+            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, ""])
+            continue
+        counts = [getattr(report.counts, column) for column in COUNT_COLUMNS]
+        writer.writerow([entry.session, *counts, report.verification, entry.state, len(report.files_left_out)])
     return out.getvalue()
 
 
+def write_reports(config: dict, sessions: list[tuple[str, str]], summary: Path | None, page: Path | None) -> None:
+    """Write summary.tsv and/or report.html for these sessions, each atomically (a reader never sees half)."""
+    entries = read_sessions(Paths.from_config(config), sessions)
+    if summary is not None:
+        _write_atomically(Path(summary), summary_table(entries))
+    if page is not None:
+        _write_atomically(Path(page), build_html(entries, config))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+# Fits a 1280-pixel window: tables never wider than the page, long paths (in <code>) wrap anywhere, not widen it.
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f2f2f2}.pass{color:#176117}.fail{color:#a11;font-weight:bold}code{background:#f5f5f5}
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1.5em;max-width:78em;color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:1em 0;max-width:100%}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#f2f2f2}td.n{text-align:right}
+.published{color:#176117}.published_in_part{color:#8a5a00;font-weight:bold}.failed{color:#a11;font-weight:bold}
+.not_run_yet{color:#666}.pass{color:#176117}.fail{color:#a11;font-weight:bold}
+code{background:#f5f5f5;overflow-wrap:anywhere}
+.box{border-left:4px solid #a11;background:#fdf3f3;padding:.5em 1em;margin:1em 0}
+svg{max-width:100%;height:auto}
 """
 
 
@@ -61,7 +156,12 @@ def _e(value) -> str:
 
 def _table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="n">{cell}</td>' if isinstance(cell, int) else f"<td>{cell}</td>" for cell in row)
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -83,62 +183,184 @@ def _bar_chart(title: str, values: dict[str, int]) -> str:
     height = len(values) * (bar + gap)
     return (
         f"<h3>{_e(title)}</h3>"
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e(title)}">{"".join(rows)}</svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{_e(title)}">{"".join(rows)}</svg>'
     )
 
 
-def build_html(reports: list[SessionReport], config: dict) -> str:
-    failed_checks = sum(r.verification is not Verdict.PASS for r in reports)
-    summary_rows = []
-    modalities: dict[str, int] = {}
-    for report in reports:
+def _state(entry: SessionEntry) -> str:
+    return f'<span class="{entry.state}">{_e(STATE_LABELS[entry.state])}</span>'
+
+
+def _counts(report: SessionReport | None, name: str) -> dict:
+    """A mapping of COUNT_MAPPINGS; none for a session with no report."""
+    return getattr(report, name) if report is not None else {}
+
+
+def _session_rows(entries: list[SessionEntry]) -> list[list]:
+    rows = []
+    for entry in entries:
+        report = entry.report
+        if report is None:
+            rows.append([_e(entry.session), _state(entry), *[""] * (8 + len(COUNT_MAPPINGS))])
+            continue
         counts = report.counts
-        for modality in filter(None, counts.modalities.split(",")):
-            modalities[modality] = modalities.get(modality, 0) + 1
-        verdict = report.verification.value
-        summary_rows.append(
-            [
-                _e(report.session),
-                counts.input_files,
-                counts.instances_written,
-                counts.series,
-                _e(counts.modalities),
-                counts.skipped_non_dicom + counts.dropped_dicomdir,
-                counts.values_repaired,
-                f'<span class="{verdict}">{verdict}</span>',
-            ]
+        row = [
+            _e(entry.session),
+            _state(entry),
+            counts.input_files,
+            counts.instances_written,
+            counts.series,
+            _e(counts.modalities.replace(",", ", ")),
+            counts.skipped_non_dicom + counts.dropped_dicomdir,
+            len(report.files_left_out),
+            counts.values_repaired,
+            _e(report.settings.get("private_tags", "")),
+        ]
+        for name in COUNT_MAPPINGS:
+            mapping = _counts(report, name)
+            row.append(_e(", ".join(f"{key} {count}" for key, count in mapping.items())))
+        rows.append(row)
+    return rows
+
+
+def _check_summary(entry: SessionEntry) -> tuple[str, str]:
+    """(result, detail) of the verification checks of one session, one short line each."""
+    if entry.report is not None:
+        failing = [name for name, check in entry.report.checks.items() if check.failures]
+        if failing:
+            return '<span class="fail">fail</span>', _e(", ".join(failing))
+        detail = f"all {len(entry.report.checks)} passed"
+        if entry.report.files_left_out:
+            detail += f" on the files published; {len(entry.report.files_left_out)} file(s) left out"
+        return '<span class="pass">pass</span>', _e(detail)
+    if entry.status is not None:
+        checks = sorted({f.check for f in entry.status.failures if f.check})
+        if checks:
+            return '<span class="fail">fail</span>', _e(", ".join(checks))
+        return "not reached", _e(f"the job failed in {entry.status.stage}")
+    return "", "not run yet"
+
+
+def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
+    failed = [e for e in entries if e.status is not None]
+    if not failed:
+        return "<p>None.</p>"
+    parts = []
+    for entry in failed:
+        status = entry.status
+        log = paths.session_log(status.stage, entry.subject, entry.ses)
+        rows = [
+            [f"<code>{_e(f.path)}</code>" if f.path else "(the session)", _e(f.check or "bad input"), _e(f.reason)]
+            for f in status.failures
+        ]
+        parts.append(
+            f"<h3>{_e(entry.session)}</h3>"
+            f"<p>Failed in <code>{_e(status.stage)}</code>; nothing of it is in the output. "
+            f"Log: <code>{_e(log)}</code>.</p>" + _table(["file (path inside the session)", "check", "reason"], rows)
         )
+        if status.files_left_out:
+            left = [[f"<code>{_e(f.path)}</code>", _e(f.reason)] for f in status.files_left_out]
+            parts.append("<p>Also set aside (on_bad_file: skip_file):</p>" + _table(["file", "reason"], left))
+    return "".join(parts)
+
+
+def _attention(entries: list[SessionEntry]) -> str:
+    """A box at the top naming every session not (yet) in the output."""
+    waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
+    if not waiting:
+        return ""
+    names = ", ".join(f"{_e(e.session)} ({STATE_LABELS[e.state]})" for e in waiting)
+    return (
+        f'<div class="box"><p>{len(waiting)} session(s) not in the output: {names}. '
+        "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p></div>"
+    )
+
+
+def _rerun_section(entries: list[SessionEntry], paths: Paths) -> str:
+    logs = ", ".join(f"<code>{_e(paths.session_log(rule, '<SUBJECT>', '<SES>'))}</code>" for rule in SESSION_RULES)
+    text = (
+        "<p>Fix what a failed session's log names, then run the same command again, e.g. "
+        "<code>snakemake --cores N</code> with the same <code>--config</code>. Only failed sessions, sessions not "
+        "run yet and sessions whose input changed run; published sessions are kept; this page and "
+        f"<code>summary.tsv</code> are rebuilt. Each session job logs to {logs} (the failed rule's log is named "
+        "under <em>Failed sessions</em>).</p>"
+    )
+    if any(e.state == SessionState.PUBLISHED_IN_PART.value for e in entries):
+        text += (
+            "<p>A session published in part runs again, whole, once a file in its input folder is replaced or "
+            "removed.</p>"
+        )
+    return text
+
+
+def _count_sections(entries: list[SessionEntry]) -> str:
+    sections = []
+    for name in COUNT_MAPPINGS:
+        rows = [
+            [_e(e.session), _e(key), count] for e in entries for key, count in _counts(e.report, name).items()
+        ]
+        sections.append(f"<h2>{_e(COUNT_MAPPINGS[name])}</h2>" + _table(["session", "where", "count"], rows))
+    return "".join(sections)
+
+
+def build_html(entries: list[SessionEntry], config: dict) -> str:
+    paths = Paths.from_config(config)
+    published = [e.report for e in entries if e.report is not None]
+    states = {state: sum(e.state == state for e in entries) for state in STATE_LABELS}
+    modalities: dict[str, int] = {}
+    for report in published:
+        for modality in filter(None, report.counts.modalities.split(",")):
+            modalities[modality] = modalities.get(modality, 0) + 1
     skipped_rows = [
-        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)] for r in reports for item in r.skipped
+        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)] for r in published for item in r.skipped
+    ]
+    left_out_rows = [
+        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)]
+        for r in published
+        for item in r.files_left_out
     ]
     repaired_rows = [
-        [_e(r.session), _e(keyword), count] for r in reports for keyword, count in r.repaired_values_by_keyword.items()
+        [_e(r.session), _e(keyword), count]
+        for r in published
+        for keyword, count in r.repaired_values_by_keyword.items()
     ]
-    check_rows = [
-        [_e(r.session)] + [f'<span class="{r.checks[c].result.value}">{r.checks[c].result.value}</span>' for c in CHECKS]
-        for r in reports
-    ]
+    check_rows = [[_e(e.session), *_check_summary(e)] for e in entries]
+    check_list = "".join(f"<li><code>{_e(c)}</code>: {_e(CHECK_DESCRIPTIONS.get(c, ''))}</li>" for c in CHECKS)
     config_rows = [[f"<code>{_e(k)}</code>", f"<code>{_e(json.dumps(v))}</code>"] for k, v in sorted(config.items())]
-    total = sum(r.counts.instances_written for r in reports)
+    total = sum(r.counts.instances_written for r in published)
+    counts_text = ", ".join(f'{n} <span class="{state}">{STATE_LABELS[state]}</span>' for state, n in states.items())
+    session_header = ["session", "state", "input files", "instances", "series", "modalities", "skipped",
+                      "left out", "values repaired", "private tags policy"]  # fmt: skip
+    session_header += [title.lower() for title in COUNT_MAPPINGS.values()]
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>De-identification report</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>De-identification report</title><style>{STYLE}</style></head>
 <body>
 <h1>De-identification report</h1>
-<p>{len(reports)} session(s), {total} DICOM instance(s) de-identified; sessions failing verification:
-<span class="{"fail" if failed_checks else "pass"}">{failed_checks}</span>.
-Sessions whose job failed have no report yet: their log names each bad file.</p>
+<p>{len(entries)} session(s): {counts_text}. {total} DICOM instance(s) de-identified and published.</p>
+{_attention(entries)}
 <h2>Sessions</h2>
-{_table(["session", "input files", "instances", "series", "modalities", "skipped", "values repaired",
-         "verification"], summary_rows)}
-{_bar_chart("Instances per session", {r.session: r.counts.instances_written for r in reports})}
+{_table(session_header, _session_rows(entries))}
+{_bar_chart("Instances per session", {r.session: r.counts.instances_written for r in published})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
+<h2>Failed sessions</h2>
+{_failed_section(entries, paths)}
+<h2>How to rerun</h2>
+{_rerun_section(entries, paths)}
+<h2>Files left out</h2>
+<p>With <code>on_bad_file: skip_file</code>, files that cannot be read or fail a check are left out of the output
+and the rest of their session is published, "in part".</p>
+{_table(["session", "file (path inside the session)", "reason"], left_out_rows) if left_out_rows else "<p>None.</p>"}
 <h2>Verification checks</h2>
-{_table(["session", *CHECKS], check_rows)}
+{_table(["session", "result", "checks"], check_rows)}
+<p>Checked for every file before its session enters the output:</p>
+<ul>{check_list}</ul>
 <h2>Skipped files</h2>
 {_table(["session", "file (output path)", "reason"], skipped_rows) if skipped_rows else "<p>None.</p>"}
 <h2>Malformed values emptied</h2>
 {_table(["session", "attribute", "count"], repaired_rows) if repaired_rows else "<p>None.</p>"}
+{_count_sections(entries)}
 <h2>What was done</h2>
 <ul>
 <li>Replaced with consistent pseudonyms: {_e(", ".join(tags.REPLACED))}; names, dates (shifted) and UIDs
@@ -146,6 +368,7 @@ Sessions whose job failed have no report yet: their log names each bad file.</p>
 <li>Removed at every depth: {_e(", ".join(tags.REMOVED))}.</li>
 <li>Kept untouched on request: {_e(", ".join(config["keep"]) or "nothing")}.
 Private elements: {_e(config["private_tags"])}.</li>
+<li>A file that cannot be read or fails a check (<code>on_bad_file</code>): {_e(config["on_bad_file"])}.</li>
 </ul>
 <h2>Versions and configuration</h2>
 {_table(["package", "version"], [[p, _e(version(p))] for p in ("dicognito", "pydicom", "snakemake")])}

@@ -1,0 +1,169 @@
+"""The reports list every session with its state, from what the session jobs left behind, failed jobs included."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO, sample_sessions
+
+from dicom_deid.job import SessionError, clear_status, run_job
+from dicom_deid.paths import Paths, session_of_status
+from dicom_deid.records import (
+    FORMAT_VERSION,
+    Failure,
+    SessionState,
+    SessionStatus,
+    read_record,
+    to_json,
+    write_record,
+)
+from dicom_deid.stages import report
+from dicom_deid.stages.report import SUMMARY_COLUMNS, build_html, read_sessions, summary_table, write_reports
+
+OLD_COLUMNS = [
+    "session", "input_files", "instances_written", "series", "modalities", "skipped_non_dicom", "dropped_dicomdir",
+    "values_repaired", "verification",
+]  # fmt: skip
+
+
+def _rows(tsv: str) -> dict[str, dict]:
+    return {row["session"]: row for row in csv.DictReader(io.StringIO(tsv), delimiter="\t")}
+
+
+def test_status_path_is_outside_the_output_and_names_its_session(tmp_path):
+    paths = Paths.from_config({"input_dir": "i", "output_dir": "out", "work_dir": "w", "log_dir": "l",
+                               "output_layout": "mirror"})  # fmt: skip
+    status = paths.status("EPL31_LHS_0001", "02")
+    assert status == "w/status/EPL31_LHS_0001/EPL31_LHS_0001_02.json"
+    assert session_of_status(status) == ("EPL31_LHS_0001", "02")  # subjects hold '_': not split on it
+
+
+def test_failed_job_records_its_failures_and_exits_non_zero(tmp_path):
+    status = tmp_path / "status" / "SUBJ_0001" / "SUBJ_0001_02.json"
+    failures = [Failure("anat/IM1.dcm", "an original identifying value is present", "no_original_values_in_bytes")]
+
+    def fails():
+        raise SessionError("session SUBJ_0001_02: 1 verification failure(s)", failures)
+
+    with pytest.raises(SystemExit) as exited:
+        run_job(str(tmp_path / "job.log"), fails, status=str(status), stage="publish_session")
+    assert exited.value.code != 0
+    recorded = read_record(status, SessionStatus)
+    assert (recorded.session, recorded.subject, recorded.ses) == ("SUBJ_0001_02", "SUBJ_0001", "02")
+    assert recorded.state is SessionState.FAILED and recorded.stage == "publish_session"
+    assert recorded.failures == failures
+    assert to_json(recorded)["version"] == FORMAT_VERSION
+    clear_status(str(status))
+    assert not status.exists()
+
+
+def test_unexpected_error_is_recorded_with_the_log_to_read(tmp_path):
+    status = tmp_path / "S_1" / "S_1_01.json"
+    log = tmp_path / "job.log"
+
+    def crashes():
+        raise KeyError("secret value never to be shown")
+
+    with pytest.raises(KeyError):
+        run_job(str(log), crashes, status=str(status), stage="anonymize_session")
+    recorded = read_record(status, SessionStatus)
+    assert recorded.failures == [Failure("", f"unexpected error, see the log {log}")]
+    assert "secret value" not in status.read_text()
+
+
+def test_a_script_that_fails_leaves_its_status(tmp_path):
+    # The real entry point, as Snakemake runs it: a missing scratch folder is an unexpected error.
+    status = tmp_path / "work" / "status" / "S_1" / "S_1_01.json"
+    command = [
+        sys.executable, str(REPO / "scripts" / "publish_session.py"), "--anonymized", str(tmp_path / "missing"),
+        "--output", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"), "--session", "S_1_01",
+        "--settings", "{}", "--on-bad-file", "fail_session", "--log", str(tmp_path / "p.log"), "--status", str(status),
+    ]  # fmt: skip
+    assert subprocess.run(command, capture_output=True, check=False).returncode != 0
+    assert read_record(status, SessionStatus).stage == "publish_session"
+
+
+def test_every_session_is_listed_with_its_state(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    states = {e.session: e.state for e in read_sessions(Paths.from_config(config), sessions)}
+    assert states == {
+        "SUBJ_0001_01": "published",
+        "SUBJ_0001_02": "published_in_part",
+        "SUBJ_0002_01": "failed",
+        "SUBJ_0003_01": "not_run_yet",
+    }
+
+
+def test_a_failure_newer_than_the_published_report_wins(tmp_path):
+    # A published session whose input changed and whose rerun failed: its old report is still on disk.
+    config, sessions = sample_sessions(tmp_path)
+    paths = Paths.from_config(config)
+    failed = read_record(Path(paths.status("SUBJ_0002", "01")), SessionStatus)
+    failed.subject, failed.ses, failed.session = "SUBJ_0001", "01", "SUBJ_0001_01"
+    write_record(Path(paths.status("SUBJ_0001", "01")), failed)
+    states = {e.session: e.state for e in read_sessions(paths, sessions)}
+    assert states["SUBJ_0001_01"] == "failed"
+
+
+def test_summary_keeps_its_columns_and_adds_state_and_files_left_out(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    table = summary_table(read_sessions(Paths.from_config(config), sessions))
+    assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, "state", "files_left_out"] == list(SUMMARY_COLUMNS)
+    rows = _rows(table)
+    assert rows["SUBJ_0001_01"]["state"] == "published" and rows["SUBJ_0001_01"]["files_left_out"] == "0"
+    assert rows["SUBJ_0001_02"]["state"] == "published_in_part" and rows["SUBJ_0001_02"]["files_left_out"] == "1"
+    assert rows["SUBJ_0001_02"]["verification"].startswith("pass, 1 file(s) left out")
+    for session, state in (("SUBJ_0002_01", "failed"), ("SUBJ_0003_01", "not_run_yet")):
+        assert rows[session]["state"] == state
+        assert all(rows[session][column] == "" for column in OLD_COLUMNS[1:] + ["files_left_out"])
+
+
+def test_html_shows_failures_files_left_out_and_how_to_rerun(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    summary, page = tmp_path / "out" / "summary.tsv", tmp_path / "out" / "report.html"
+    write_reports(config, sessions, summary, page)
+    html = page.read_text()
+    assert set(_rows(summary.read_text())) == {f"{s}_{e}" for s, e in sessions}
+    for heading in ("Sessions", "Failed sessions", "Files left out", "How to rerun", "Verification checks"):
+        assert f"<h2>{heading}</h2>" in html
+    failed = html.split("<h2>Failed sessions</h2>")[1].split("<h2>")[0]
+    assert "SUBJ_0002_01" in failed and "no_original_values_in_bytes" in failed
+    assert "SE0004_T1_MPRAGE_SAG_1MM_ISO_ACCELERATED_GRAPPA2_NAVIGATED/IM00001234567890.dcm" in failed
+    assert f"{config['log_dir']}/publish_session/SUBJ_0002_01.log" in failed
+    left_out = html.split("<h2>Files left out</h2>")[1].split("<h2>")[0]
+    assert "SUBJ_0001_02" in left_out and "failed verification: no_original_values_in_bytes" in left_out
+    assert "published in part" in html and "not run yet" in html and "SUBJ_0003_01" in html
+    rerun = html.split("<h2>How to rerun</h2>")[1].split("<h2>")[0]
+    assert "snakemake --cores N" in rerun
+    assert f"{config['log_dir']}/anonymize_session/&lt;SUBJECT&gt;_&lt;SES&gt;.log" in rerun
+    assert "Private elements: safe" in html
+    assert "<script" not in html and "src=" not in html and "href=" not in html
+
+
+def test_scrubbed_values_and_private_elements_are_counted_per_session(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    html = build_html(read_sessions(Paths.from_config(config), sessions), config)
+    scrubbed = html.split("<h2>Values scrubbed outside the 17 attributes</h2>")[1].split("<h2>")[0]
+    assert "PatientID in private (0029,xx20)" in scrubbed and '<td class="n">2</td>' in scrubbed
+    private = html.split("<h2>Private elements kept and removed</h2>")[1].split("<h2>")[0]
+    assert "kept" in private and '<td class="n">40</td>' in private
+
+def test_a_report_that_cannot_be_built_leaves_the_previous_one(tmp_path, monkeypatch):
+    config, sessions = sample_sessions(tmp_path)
+    page = tmp_path / "out" / "report.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("the previous report")
+
+    def broken(*args):
+        raise RuntimeError("stopped half way")
+
+    monkeypatch.setattr(report, "build_html", broken)
+    with pytest.raises(RuntimeError):
+        write_reports(config, sessions, None, page)
+    assert page.read_text() == "the previous report"
+    assert not list(page.parent.glob("*.partial"))
