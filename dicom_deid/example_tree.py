@@ -177,10 +177,6 @@ class SessionLayout:
         ]
         return list(self.files) + members
 
-    def unpacked(self) -> SessionLayout:
-        """The same instances as plain files at their output paths, as if every archive had been unpacked."""
-        return SessionLayout(files=self.instances())
-
 
 def _series(pattern: str, source: str, count: int) -> list[tuple[str, str]]:
     return [(pattern.format(i), source) for i in range(1, count + 1)]
@@ -247,12 +243,16 @@ class ExampleTree:
         return session_input_dir(self.root, subject, session.removeprefix(f"{subject}_"))
 
 
-def read_packaged(source: str) -> Dataset:
-    """Read a DICOM file that pydicom or pydicom-data ships, by its file name."""
+def packaged_path(source: str) -> str:
+    """The path of a DICOM file that pydicom or pydicom-data ships, by its file name."""
     path = get_testdata_file(source)
     if path is None:
         raise FileNotFoundError(f"packaged DICOM {source} not found (is pydicom-data installed?)")
-    return pydicom.dcmread(path)
+    return path
+
+
+def read_packaged(source: str) -> Dataset:
+    return pydicom.dcmread(packaged_path(source))
 
 
 def planted_bytes(ds: Dataset, identity: Identity, *, session: str, series: str, instance: int) -> bytes:
