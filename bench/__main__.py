@@ -57,7 +57,7 @@ def build_case(name: str, case_dir: Path, sizes: dict) -> trees.Tree:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke check (~1 min)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke check (~2 min)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md", help="markdown report")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()), help="for the temporary folder")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores, and parallel dicognito processes")

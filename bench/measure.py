@@ -25,9 +25,12 @@ SCRIPT_NAME = re.compile(r"(?:\.snakemake/scripts/tmp[^./]*\.|(?<![\w.]))([A-Za-
 SESSION_LOG = re.compile(r"/([A-Za-z0-9_]+)/([A-Za-z0-9_.-]+)\.log\b")  # --log <log_dir>/<rule>/<session>.log
 
 
+UNNAMED = "(not identified)"  # a job that ended before its command line was read
+
+
 @dataclass
 class Job:
-    rule: str = "?"
+    rule: str = UNNAMED
     session: str = ""
     first_seen: float = 0.0
     last_seen: float = 0.0
@@ -61,7 +64,7 @@ class JobSampler(threading.Thread):
                 key = (child.pid, child.create_time())
                 procs = [child, *child.children(recursive=True)]
                 job = self.jobs.setdefault(key, Job(first_seen=now))
-                if job.rule == "?":
+                if job.rule == UNNAMED:
                     name_job(job, " ".join(child.cmdline()))
             except psutil.Error:
                 continue

@@ -207,14 +207,14 @@ def mixed_session(total: int, archive_suffix: str | None, series_list) -> Sessio
 
 def build_mixed(root: Path, plain: Path, total_files: int) -> Tree:
     vendor = nibabel_files()
-    # One of each vendor file (Philips' is a 23 MB multi-frame) in every other session.
+    # One of each vendor file (Philips' is a 23 MB multi-frame) in the 2nd and the 6th session.
     with_vendor = MIXED_SERIES + [(f"vendor/{name.split('.')[0]}", name, 0) for name in vendor]
     suffixes = (None, *ARCHIVE_SUFFIXES)  # the first session has no archive
     sessions = {}
     for i, weight in enumerate(MIXED_WEIGHTS):
         key = (f"MIXED{1 + i // 2:02d}", f"{1 + i % 2:02d}")
         files = total_files * weight // sum(MIXED_WEIGHTS)
-        sessions[key] = mixed_session(files, suffixes[i], with_vendor if i % 2 else MIXED_SERIES)
+        sessions[key] = mixed_session(files, suffixes[i], with_vendor if i % 4 == 1 else MIXED_SERIES)
     tree = write_tree(root, plain, sessions, template_reader(vendor))
     sources = sorted({source for _, source, _ in with_vendor})
     tree.notes.append(f"Sources: {', '.join(sources)}")
