@@ -36,15 +36,22 @@ SIZES = {
 }
 
 
-def preflight(base: Path, workflow_dir: Path, cores: int) -> list[str]:
+def preflight(base: Path, workflow_dir: Path, cores: int, results: Path) -> list[str]:
     """The demo tree through the workflow: a broken checkout fails here, in seconds."""
     case_dir = base / "preflight"
     tree = build_example_tree(case_dir / "input")
     instances = sum(len(outputs) for outputs in tree.expected_dicoms.values())
     run = run_workflow(case_dir, tree.root, workflow_dir, cores, len(tree.expected_dicoms), instances)
-    if not run.problems:
-        shutil.rmtree(case_dir)
+    keep_failed_logs(run.problems, case_dir, results)
     return run.problems
+
+
+def keep_failed_logs(problems: list[str], case_dir: Path, results: Path) -> None:
+    """A failed run's logs go beside the report (the temporary folder is removed)."""
+    if problems:
+        for logs in ("runs", "logs"):
+            if (case_dir / logs).is_dir():
+                shutil.copytree(case_dir / logs, results / f"failed-{case_dir.name}" / logs, dirs_exist_ok=True)
 
 
 def build_case(name: str, case_dir: Path, sizes: dict) -> trees.Tree:
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     cases, scale = [], None
     try:
         workflow_dir = snapshot_workflow(ROOT, base / "workflow")
-        problems = preflight(base, workflow_dir, args.cores)
+        problems = preflight(base, workflow_dir, args.cores, args.out.parent)
         if problems:
             print("preflight failed on the demo tree:", *problems, sep="\n  ")
             return 1
@@ -97,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             if name in wanted:
                 tree = build_case(name, base / name, SIZES[mode])
                 cases.append(measure_case(name, tree, base / name, workflow_dir, args.cores))
-                shutil.rmtree(base / name)
+                keep_failed_logs(cases[-1].problems, base / name, args.out.parent)
+                if not args.keep:
+                    shutil.rmtree(base / name)
         if "scale" in wanted:
             print("[scale] building the tree ...", flush=True)
             tree = trees.build_scale(base / "scale" / "input", SIZES[mode]["scale_sessions"], files=50)

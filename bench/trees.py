@@ -235,8 +235,10 @@ def build_scale(root: Path, sessions: int, files: int) -> Tree:
         subject, ses = f"SCALE{s // 10:05d}", f"{s % 10:02d}"
         folder = session_input_dir(root, subject, ses)
         folder.mkdir(parents=True)
-        for f in range(files):
-            (folder / f"f{f:03d}.txt").write_bytes(b"x\n")
+        for f in range(files):  # os.open: a quarter million files
+            fd = os.open(folder / f"f{f:03d}.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, b"x\n")
+            os.close(fd)
         tree.sessions[f"{subject}_{ses}"] = (files, 2 * files)
     tree.build_s = time.perf_counter() - started
     return tree
