@@ -55,10 +55,10 @@ lint: venv-test
 test: venv-test lint
 	$(BIN)/python -m pytest
 
-# make bench - throughput, memory and DAG scale against dicognito and pydicom, measured in one run
-#              (~2.5 min; BENCH_ARGS=--quick for a ~20 s smoke run). Table: bench/results/latest.md
+# make bench - throughput, memory and planning at scale against dicognito and pydicom, measured in one run
+#              (~6 min; BENCH_ARGS=--quick for a ~2 min smoke run). Table: bench/results/latest.md
 bench: venv
-	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # make test-slurm - the workflow on a single-node Slurm on this machine: starts it unless one answers
 #                   (needs root: apt-get, /etc/slurm), runs the example tree through --profile profiles/slurm

@@ -17,6 +17,7 @@ import re
 import tarfile
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -159,12 +160,22 @@ def plant_identity(ds: Dataset, identity: Identity, *, session: str, series: str
 
 
 @dataclass(frozen=True)
-class _Session:
-    """Inputs of one session folder; every path is relative to it (POSIX)."""
+class SessionLayout:
+    """Inputs of one session folder; every path is relative to it (POSIX). A source names a packaged DICOM
+    (or whatever the ``read`` function given to ``write_session`` accepts)."""
 
-    files: list[tuple[str, str]]  # (path, packaged source)
-    archives: dict[str, list[tuple[str, str]]]  # archive path -> [(member path, packaged source)]
-    other: dict[str, str]  # non-DICOM path -> text content
+    files: list[tuple[str, str]]  # (path, source)
+    archives: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # archive -> [(member, source)]
+    other: dict[str, str] = field(default_factory=dict)  # non-DICOM path -> text content
+
+    def instances(self) -> list[tuple[str, str]]:
+        """(expected output path, source) of every DICOM instance: the files first, then archive members."""
+        members = [
+            (f"{archive_destination(archive)}/{member}", source)
+            for archive, members in self.archives.items()
+            for member, source in members
+        ]
+        return list(self.files) + members
 
 
 def _series(pattern: str, source: str, count: int) -> list[tuple[str, str]]:
@@ -176,8 +187,8 @@ _NOTES = "Scan notes: subject tolerated the session well; no incidental findings
 _SIDECAR = '{\n  "ProtocolName": "t1_mprage_sag",\n  "RepetitionTime": 2.3\n}\n'
 
 # (subject, session folder) -> contents. Together every archive suffix appears, upper-case .ZIP included.
-_LAYOUT: dict[tuple[str, str], _Session] = {
-    ("EPL31_LHS_0001", "EPL31_LHS_0001_01"): _Session(
+_LAYOUT: dict[tuple[str, str], SessionLayout] = {
+    ("EPL31_LHS_0001", "EPL31_LHS_0001_01"): SessionLayout(
         files=[
             *_series("anat/t1/IM_{:04d}.dcm", MR, 6),
             ("ct/CT_small.dcm", CT),
@@ -192,7 +203,7 @@ _LAYOUT: dict[tuple[str, str], _Session] = {
         },
         other={"notes.txt": _NOTES, "anat/t1/acquisition.json": _SIDECAR},
     ),
-    ("EPL31_LHS_0001", "EPL31_LHS_0001_02"): _Session(
+    ("EPL31_LHS_0001", "EPL31_LHS_0001_02"): SessionLayout(
         files=[("func/bold/emri_small.dcm", MULTIFRAME), *_series("anat/t2/IM_{:04d}.dcm", MR_IMPLICIT, 4)],
         archives={
             "fmap.tgz": _series("fmap/phase/IM{}.dcm", MR, 2),
@@ -201,7 +212,7 @@ _LAYOUT: dict[tuple[str, str], _Session] = {
         },
         other={"notes.txt": _NOTES},
     ),
-    ("EPL31_LHS_0002", "EPL31_LHS_0002_01"): _Session(
+    ("EPL31_LHS_0002", "EPL31_LHS_0002_01"): SessionLayout(
         files=[
             *_series("anat/t1/IM_{:04d}.dcm", MR, 6),
             ("nm/JPEG2000.dcm", NM_J2K),
@@ -232,11 +243,20 @@ class ExampleTree:
         return session_input_dir(self.root, subject, session.removeprefix(f"{subject}_"))
 
 
-def _dicom_bytes(source: str, identity: Identity, session: str, series: str, instance: int) -> bytes:
+def packaged_path(source: str) -> str:
+    """The path of a DICOM file that pydicom or pydicom-data ships, by its file name."""
     path = get_testdata_file(source)
     if path is None:
         raise FileNotFoundError(f"packaged DICOM {source} not found (is pydicom-data installed?)")
-    ds = pydicom.dcmread(path)
+    return path
+
+
+def read_packaged(source: str) -> Dataset:
+    return pydicom.dcmread(packaged_path(source))
+
+
+def planted_bytes(ds: Dataset, identity: Identity, *, session: str, series: str, instance: int) -> bytes:
+    """``ds`` with ``identity`` planted (see ``plant_identity``), encoded as a DICOM file."""
     plant_identity(ds, identity, session=session, series=series, instance=instance)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)  # keeps preamble, file meta and transfer syntax
@@ -276,7 +296,8 @@ def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _archive_bytes(archive: str, members: list[tuple[str, bytes]]) -> bytes:
+def archive_bytes(archive: str, members: list[tuple[str, bytes]]) -> bytes:
+    """The bytes of ``archive`` holding ``members``; its suffix (any case) decides the kind."""
     name = archive.lower()
     if name.endswith(".zip"):
         return _zip_bytes(members)
@@ -303,37 +324,47 @@ def build_example_tree(root: Path) -> ExampleTree:
     non_dicom: dict[tuple[str, str], list[str]] = {}
     for (subject, session), layout in _LAYOUT.items():
         session_dir = session_input_dir(root, subject, session.removeprefix(f"{subject}_"))
-        identity = identities[subject]
-        # Expected output path of every instance, straight from the layout (the oracle).
-        outputs = [path for path, _ in layout.files] + [
-            f"{archive_destination(archive)}/{member}"
-            for archive, members in layout.archives.items()
-            for member, _ in members
-        ]
-        sources = [source for _, source in layout.files] + [
-            source for members in layout.archives.values() for _, source in members
-        ]
-        count_in_series: defaultdict[str, int] = defaultdict(int)
-        encoded: dict[str, bytes] = {}
-        for output, source in zip(outputs, sources, strict=True):
-            series = str(PurePosixPath(output).parent)
-            count_in_series[series] += 1
-            encoded[output] = _dicom_bytes(source, identity, session, series, count_in_series[series])
-
-        for path, _ in layout.files:
-            _write(session_dir / path, encoded[path])
-        for archive, members in layout.archives.items():
-            out_dir = archive_destination(archive)
-            data = [(member, encoded[f"{out_dir}/{member}"]) for member, _ in members]
-            _write(session_dir / archive, _archive_bytes(archive, data))
-        for path, text in layout.other.items():
-            _write(session_dir / path, text.encode())
-
-        expected[(subject, session)] = outputs
+        expected[(subject, session)] = write_session(session_dir, session, layout, identities[subject])
         non_dicom[(subject, session)] = list(layout.other)
     return ExampleTree(root=root, identities=identities, expected_dicoms=expected, non_dicom=non_dicom)
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_session(
+    session_dir: Path,
+    session: str,
+    layout: SessionLayout,
+    identity: Identity,
+    read: Callable[[str], Dataset] = read_packaged,
+) -> list[str]:
+    """Write one session folder: every source read with ``read``, ``identity`` planted, archives packed.
+
+    Returns the expected output path of every instance (the oracle). Each output folder is one series;
+    instances are numbered in layout order within it, so the same layout gives the same bytes.
+    """
+    instances = layout.instances()
+    in_archive = {
+        f"{archive_destination(archive)}/{member}": (archive, member)
+        for archive, members in layout.archives.items()
+        for member, _ in members
+    }
+    members: defaultdict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    count_in_series: defaultdict[str, int] = defaultdict(int)
+    for output, source in instances:
+        series = str(PurePosixPath(output).parent)
+        count_in_series[series] += 1
+        data = planted_bytes(read(source), identity, session=session, series=series, instance=count_in_series[series])
+        if output in in_archive:
+            archive, member = in_archive[output]
+            members[archive].append((member, data))
+        else:
+            write_file(session_dir / output, data)
+    for archive in layout.archives:
+        write_file(session_dir / archive, archive_bytes(archive, members[archive]))
+    for path, text in layout.other.items():
+        write_file(session_dir / path, text.encode())
+    return [output for output, _ in instances]
+
+
+def write_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
