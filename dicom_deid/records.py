@@ -44,6 +44,7 @@ class Policy:
     seed: str
     keep: tuple[str, ...]  # attributes left untouched
     private_tags: str  # "safe" (what conversion reads), "keep" or "remove"
+    date_shift: str  # "per_subject": one offset per subject (from the key and PatientID); "global": dicognito's
     patient_name: str | None = None  # data2bids sets PatientName to the session label
     fast_path: bool = True  # leave elements no handler changes undecoded (tests compare with and without)
 
@@ -73,8 +74,9 @@ class FileResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
-    # Original and new PatientID and StudyInstanceUID, for the crosswalk; never written to results.json.
-    crosswalk: tuple[str, str, str, str] | None = None
+    # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
+    # written to results.json.
+    crosswalk: tuple[str, str, str, str, str] | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ rule anonymize_session:
         session=SESSION_NAME,
         keep=json.dumps(config["keep"]),
         private_tags=config["private_tags"],
+        date_shift=config["date_shift"],
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
     log:
@@ -27,5 +28,6 @@ rule anonymize_session:
     shell:
         "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
-        " --keep {params.keep:q} --private-tags {params.private_tags:q} --patient-name={params.patient_name:q}"
+        " --keep {params.keep:q} --private-tags {params.private_tags:q} --date-shift {params.date_shift}"
+        " --patient-name={params.patient_name:q}"
         " --crosswalk-file={params.crosswalk_file:q} --log {log:q}"

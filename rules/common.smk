@@ -56,7 +56,7 @@ def every_session(path_of):
 PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 
 # The options that shape the output, recorded in each report (the key never is).
-SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "private_tags")}
+SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "private_tags", "date_shift")}
 
 # The per-session rules run their scripts as shell commands: a `script:` job costs Snakemake a source lookup
 # per job while planning (seconds at 5,000 sessions) and 0.1 s of start-up per job. The scripts start with

@@ -22,9 +22,13 @@ DEFAULT_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 def default_policy(seed: str, **changes) -> Policy:
     """The policy of a run with the default configuration."""
-    return Policy(
-        **{"seed": seed, "keep": tuple(DEFAULT_CONFIG["keep"]), "private_tags": DEFAULT_CONFIG["private_tags"], **changes}
-    )
+    defaults = {
+        "seed": seed,
+        "keep": tuple(DEFAULT_CONFIG["keep"]),
+        "private_tags": DEFAULT_CONFIG["private_tags"],
+        "date_shift": DEFAULT_CONFIG["date_shift"],
+    }
+    return Policy(**{**defaults, **changes})
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

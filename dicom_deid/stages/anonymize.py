@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pydicom
 
-from dicom_deid.crosswalk import append_rows
+from dicom_deid.crosswalk import append_rows, offset_in_days
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
 from dicom_deid.job import session_error
@@ -67,7 +67,7 @@ class FileDeidentifier:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.dicognito = DicognitoAnonymizer(policy.seed, policy.keep, policy.fast_path)
+        self.dicognito = DicognitoAnonymizer(policy.seed, policy.date_shift, policy.keep, policy.fast_path)
 
     def anonymize(self, dataset: pydicom.Dataset) -> FileResult:
         """Apply the policy in place; the result holds what was repaired, scrubbed, kept and removed."""
@@ -116,6 +116,7 @@ class FileDeidentifier:
                 str(dataset.get("PatientID", "")),
                 facts.study_uid,
                 str(dataset.get("StudyInstanceUID", "")),
+                offset_in_days(self.dicognito.offset(facts.patient_id)),
             )
         return result
 
