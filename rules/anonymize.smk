@@ -12,8 +12,10 @@ rule anonymize_session:
         fingerprint=lambda w: session_of(w).fingerprint,
         session=SESSION_NAME,
         keep=json.dumps(config["keep"]),
-        private_tags=config["private_tags"],
+        private_tags=PRIVATE_TAGS,
         date_shift=config["date_shift"],
+        profile=config["profile"],
+        basic_options=json.dumps(BASIC_OPTIONS),
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
     log:
@@ -29,5 +31,5 @@ rule anonymize_session:
         "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
         " --keep {params.keep:q} --private-tags {params.private_tags:q} --date-shift {params.date_shift}"
-        " --patient-name={params.patient_name:q}"
+        " --profile {params.profile} --basic-options {params.basic_options:q} --patient-name={params.patient_name:q}"
         " --crosswalk-file={params.crosswalk_file:q} --log {log:q}"

@@ -27,6 +27,8 @@ def default_policy(seed: str, **changes) -> Policy:
         "keep": tuple(DEFAULT_CONFIG["keep"]),
         "private_tags": DEFAULT_CONFIG["private_tags"],
         "date_shift": DEFAULT_CONFIG["date_shift"],
+        "profile": DEFAULT_CONFIG["profile"],
+        "basic_options": tuple(k for k, on in DEFAULT_CONFIG["basic_options"].items() if on),
     }
     return Policy(**{**defaults, **changes})
 
