@@ -4,8 +4,10 @@ Runs after dicognito (names replaced, dates shifted, UIDs remapped, the 13 given
 policy, before the scrub of known values. For every attribute of the table, at every depth, the action of the
 table under the options in use:
   X  removed;                    Z  emptied;                     D  a dummy value;
-  K  kept;                       C  cleaned: dates keep their per-subject shift, text is kept for the scrub;
-  U  kept (the adapter remapped every instance UID already);
+  K  kept: the original value, restored where dicognito shifted or remapped it (CalibrationDate, DeviceUID);
+  C  cleaned: dates keep their per-subject shift, text is kept for the scrub;
+  U  new UIDs: the adapter remapped the instance UIDs already; the few the workflow's rule keeps as naming
+     vendor things (tags.uid_is_kept: Manufacturer's Device Class UID, ...) are remapped here, as the table says;
   X/Z, X/D, X/Z/D, Z/D, X/Z/U*: by the attribute's Type in the image IODs met (tags.PROFILE_TYPE_1 and _2):
   D for Type 1, Z for Type 2 (U for a sequence of references), otherwise the first code.
 The 13 attributes keep their consistent pseudonyms wherever the table allows a dummy value (Z, D, K, C and the
@@ -16,7 +18,9 @@ Retain Safe Private, none without. Imports no dicognito.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
+import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -74,21 +78,42 @@ def dummy_value(vr: str):
 class BasicProfile:
     """The table and the options in use; one per worker process."""
 
-    def __init__(self, options: tuple[str, ...] | frozenset[str], keep: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, options: tuple[str, ...] | frozenset[str], remap_uid: Callable[[str], str], keep: tuple[str, ...] = ()
+    ) -> None:
         unknown = set(options) - set(OPTION_CODES)
         if unknown:
             raise ValueError(f"basic profile options not offered: {sorted(unknown)}")
         self.options = frozenset(options)
         self.table: ProfileTable = load_profile_table()
         self.kept = frozenset(tag_for_keyword(k) for k in keep)
+        self.remap_uid = remap_uid  # the adapter's: the same new UID for the same original, in every job
 
-    def apply(self, dataset: Dataset) -> Counter:
-        """Apply the table in place at every depth; how many attributes got each action (X, Z, D, K, C, U)."""
+    def to_keep(self, dataset: Dataset, prefix: tuple = ()) -> dict[tuple, object]:
+        """Call on the original: {path: value} of every attribute the options keep (K), for apply() to restore."""
+        found = {}
+        for tag in sorted(dataset.keys()):
+            if tag.is_private:
+                continue
+            row = self.table.row_for(tag)
+            if row is not None and tag not in _PSEUDONYMS and row.action(self.options) == "K":
+                element = dataset[tag]
+                if element.VR != "SQ":
+                    found[(*prefix, tag)] = element.value
+            elif _is_sequence(dataset, tag) and dataset[tag].VR == "SQ":
+                for index, item in enumerate(dataset[tag].value):
+                    found.update(self.to_keep(item, (*prefix, tag, index)))
+        return found
+
+    def apply(self, dataset: Dataset, originals: dict[tuple, object] | None = None) -> Counter:
+        """Apply the table in place at every depth; how many attributes got each action (X, Z, D, K, C, U).
+
+        `originals`: to_keep() of the original dataset, so that K restores what dicognito changed."""
         counts: Counter = Counter()
-        self._apply_level(dataset, counts)
+        self._apply_level(dataset, counts, originals or {}, ())
         return counts
 
-    def _apply_level(self, dataset: Dataset, counts: Counter) -> None:
+    def _apply_level(self, dataset: Dataset, counts: Counter, originals: dict, prefix: tuple) -> None:
         overlays_removed = set()
         for tag in sorted(dataset.keys()):
             if tag.is_private:
@@ -96,7 +121,7 @@ class BasicProfile:
             row = self.table.row_for(tag)
             if row is None or tag in self.kept:
                 if _is_sequence(dataset, tag):
-                    self._enter(dataset, tag, counts)
+                    self._enter(dataset, tag, counts, originals, prefix)
                 continue
             action = concrete_action(row.action(self.options), int(tag))
             counts[action] += 1
@@ -107,28 +132,39 @@ class BasicProfile:
             elif action == "Z":
                 self._empty(dataset, tag)
             elif action == "D":
-                self._dummy(dataset, tag, counts)
+                self._dummy(dataset, tag, counts, originals, prefix)
             elif _is_sequence(dataset, tag):  # K, C, U: a kept sequence is cleaned item by item
-                self._enter(dataset, tag, counts)
+                self._enter(dataset, tag, counts, originals, prefix)
+            elif action == "K" and (*prefix, tag) in originals:
+                dataset[tag].value = originals[(*prefix, tag)]
+            elif action == "U":
+                self._remap_kept_uids(dataset[tag])
         # An overlay without its data breaks the Overlay Plane module: the rest of its group goes too.
         for tag in [t for t in dataset.keys() if t.group in overlays_removed]:  # noqa: SIM118
             del dataset[tag]
 
-    def _enter(self, dataset: Dataset, tag, counts: Counter) -> None:
+    def _enter(self, dataset: Dataset, tag, counts: Counter, originals: dict, prefix: tuple) -> None:
         element = dataset[tag]
         if element.VR == "SQ":
-            for item in element.value:
-                self._apply_level(item, counts)
+            for index, item in enumerate(element.value):
+                self._apply_level(item, counts, originals, (*prefix, tag, index))
+
+    def _remap_kept_uids(self, element) -> None:
+        if element.VR != "UI" or not element.value:
+            return
+        values = element.value if isinstance(element.value, pydicom.multival.MultiValue) else [element.value]
+        new = [v if v.startswith((tags.STANDARD_UID_ROOT, "2.25.")) else self.remap_uid(v) for v in values]
+        element.value = new if len(new) > 1 else new[0]
 
     @staticmethod
     def _empty(dataset: Dataset, tag) -> None:
         element = dataset[tag]
         element.value = Sequence() if element.VR == "SQ" else None
 
-    def _dummy(self, dataset: Dataset, tag, counts: Counter) -> None:
+    def _dummy(self, dataset: Dataset, tag, counts: Counter, originals: dict, prefix: tuple) -> None:
         element = dataset[tag]
         if element.VR == "SQ":  # a dummy sequence: its items, cleaned by the table in turn
-            self._enter(dataset, tag, counts)
+            self._enter(dataset, tag, counts, originals, prefix)
         elif tag in _PSEUDONYMS or element.VR in ("PN", "UI") and element.value:
             pass  # the workflow's pseudonym, dicognito's fake name, or the adapter's new UID
         else:

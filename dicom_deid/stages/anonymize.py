@@ -11,13 +11,14 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pydicom
 
 from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
 from dicom_deid.crosswalk import append_rows, offset_in_days
-from dicom_deid.dicognito_adapter import DicognitoAnonymizer
+from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
 from dicom_deid.job import session_error
 from dicom_deid.records import FileResult, Outcome, Policy, Sources
@@ -69,16 +70,19 @@ class FileDeidentifier:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.dicognito = DicognitoAnonymizer(policy.seed, policy.date_shift, policy.keep, policy.fast_path)
-        self.basic = BasicProfile(policy.basic_options, policy.keep) if policy.profile == "basic" else None
+        self.basic = None
+        if policy.profile == "basic":
+            self.basic = BasicProfile(policy.basic_options, partial(pseudonymous_uid, policy.seed), policy.keep)
 
     def anonymize(self, dataset: pydicom.Dataset) -> FileResult:
         """Apply the policy in place; the result holds what was repaired, scrubbed, kept and removed."""
         known = known_values(dataset, self.policy.keep)  # before dicognito replaces them
         moved = dates_moved(dataset, self.policy.keep)
+        originals = self.basic.to_keep(dataset) if self.basic is not None else {}
         result = FileResult("", Outcome.WRITTEN, repaired=self.dicognito.anonymize(dataset))
         result.private_kept, result.private_removed = apply_private_policy(dataset, self.policy.private_tags)
         if self.basic is not None:  # Table E.1-1 after dicognito: its pseudonyms are the dummies the table allows
-            result.profile_actions = dict(sorted(self.basic.apply(dataset).items()))
+            result.profile_actions = dict(sorted(self.basic.apply(dataset, originals).items()))
         record_method(dataset, self.policy.profile, frozenset(self.policy.basic_options), moved)
         if self.policy.patient_name is not None:
             dataset.PatientName = self.policy.patient_name

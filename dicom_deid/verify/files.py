@@ -132,9 +132,17 @@ def _kept(policy: Policy | None) -> frozenset[int]:
     return frozenset(tag_for_keyword(k) for k in (policy.keep if policy else ()))
 
 
+def _kept_by_profile(policy: Policy | None) -> frozenset[int]:
+    """Profile basic: attributes an option keeps (K), e.g. DeviceUID with Retain Device Identity; the 13 never."""
+    if policy is None or policy.profile != "basic":
+        return frozenset()
+    table, options = load_profile_table(), frozenset(policy.basic_options)
+    return frozenset(tag for tag, row in table.by_tag.items() if row.action(options) == "K") - _REPLACED
+
+
 def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Facts:
     """Facts of an original dataset; call before anonymizing it in place."""
-    kept = _kept(policy)
+    kept = _kept(policy) | _kept_by_profile(policy)
     facts = Facts(
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
         pixels={tag: bytes(dataset[tag].value) for tag in _PIXEL_TAGS if tag in dataset},
@@ -284,7 +292,7 @@ def _action_problem(code: str, tag, vr: str, before: list[str] | None, element) 
         return ""
     if not after:
         return "" if code in _MAY_BE_EMPTY else "emptied instead of given a dummy value"
-    if after == before and not (code == "U" and all(tags.uid_is_kept(keyword_for_tag(tag), v) for v in before)):
+    if after == before and not (code == "U" and all(v.startswith(tags.STANDARD_UID_ROOT) for v in before)):
         return "still holds its original value"
     return ""
 
