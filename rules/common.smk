@@ -56,7 +56,9 @@ def every_session(path_of):
 PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 
 # Profile basic: its options in use; private elements follow Retain Safe Private (the safe list) or go.
-BASIC_OPTIONS = sorted(k for k, on in config["basic_options"].items() if on) if config["profile"] == "basic" else []
+BASIC_OPTIONS = [k for k, on in sorted(config["basic_options"].items()) if str(on).lower() == "true"]
+if config["profile"] != "basic":
+    BASIC_OPTIONS = []
 if config["profile"] == "basic":
     PRIVATE_TAGS = "safe" if "retain_safe_private" in BASIC_OPTIONS else "remove"
 else:
