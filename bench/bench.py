@@ -420,6 +420,10 @@ def run_parallel(label: str, cmds: list[list[str]], logdir: Path) -> Run:
     return Run(label, time.perf_counter() - started, rc, maxrss, logdir / f"{label}.0.log", None, cpu, load)
 
 
+# --workflow-config KEY=VALUE ...: more --config entries for every workflow run (e.g. profile=basic).
+EXTRA_CONFIG: list[str] = []
+
+
 def workflow_config(case_dir: Path, input_dir: Path) -> list[str]:
     return [
         f"input_dir={input_dir}",
@@ -427,6 +431,7 @@ def workflow_config(case_dir: Path, input_dir: Path) -> list[str]:
         f"work_dir={case_dir / 'work'}",
         f"log_dir={case_dir / 'logs'}",
         f"key_file={case_dir / 'keys' / 'deid.key'}",
+        *EXTRA_CONFIG,
     ]
 
 
@@ -1049,8 +1054,11 @@ def main(argv: list[str] | None = None) -> int:
                         "snapshot of it (edits made meanwhile then change what is measured)")
     parser.add_argument("--profile-files", type=int, metavar="N",
                         help="only profile anonymize/verify in-process over N files (written next to --out)")
+    parser.add_argument("--workflow-config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more --config entries for the workflow runs, e.g. profile=basic")
     args = parser.parse_args(argv)
     args.scratch.mkdir(parents=True, exist_ok=True)
+    EXTRA_CONFIG[:] = args.workflow_config
 
     if args.profile_files:
         print(profile(args.profile_files, args.scratch, args.out.with_name("profile.txt")))
