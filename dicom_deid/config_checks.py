@@ -36,6 +36,16 @@ def path_problems(config: dict) -> list[str]:
     return problems
 
 
+def profile_problems(config: dict) -> list[str]:
+    """Profile basic decides private elements by its option Retain Safe Private: keeping all contradicts it."""
+    if config["profile"] == "basic" and config["private_tags"] == "keep":
+        return [
+            "private_tags: keep is not allowed with profile: basic, which removes private elements "
+            "(set basic_options.retain_safe_private: true to keep the safe list)"
+        ]
+    return []
+
+
 def keep_problems(config: dict) -> list[str]:
     """Keep-list entries that are no DICOM keyword, or that identify the patient without the override."""
     problems = []

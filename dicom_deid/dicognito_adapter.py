@@ -7,7 +7,8 @@ department of RADIOLOGY are replaced (dicognito leaves both), and a fast path sk
 handler changes (most of dicognito's cost). Internals used: Anonymizer._element_handlers,
 _anonymize_element and _dataset_updaters (to walk without decoding untouched elements); the selection attributes
 of IDAnonymizer, AddressAnonymizer, EquipmentAnonymizer, FixedValueAnonymizer and ValueKeeper (to know what each
-handler touches); AddressAnonymizer's word lists (the fake words it writes).
+handler touches); AddressAnonymizer's word lists (the fake words it writes); DateTimeAnonymizer.offset (set per
+subject before each dataset is walked, see date_offset_days).
 """
 
 from __future__ import annotations
@@ -245,12 +246,38 @@ class SkipUntouched(ElementAnonymizer):
         yield from ()
 
 
+# dicognito's own range of date offsets (Anonymizer.__init__: 62 to 730 days back, there in hours).
+MIN_OFFSET_DAYS, MAX_OFFSET_DAYS = 62, 730
+DATE_SHIFTS = ("per_subject", "global")
+
+
+def date_offset_days(seed: str, patient_id: str) -> int:
+    """The subject's date offset in whole days, -730 < offset <= -62, from the key and the original PatientID.
+
+    One offset per subject (not dicognito's one for everybody): a recipient who learns one real scan date learns
+    that subject's offset only. Whole days keep every interval inside the subject exactly, times of day included,
+    also for a date whose time is elsewhere or absent. An empty PatientID gets the offset of "" like any other.
+    """
+    message = f"date-offset:{patient_id}".encode()
+    number = int.from_bytes(hmac.new(seed.encode(), message, hashlib.sha256).digest()[:8], "big")
+    return -(number % (MAX_OFFSET_DAYS - MIN_OFFSET_DAYS) + MIN_OFFSET_DAYS)
+
+
+def original_patient_id(dataset: pydicom.Dataset) -> str:
+    return str(dataset.get("PatientID", "") or "").strip()
+
+
 class DicognitoAnonymizer:
     """dicognito's Anonymizer seeded with the key, plus the workflow's handlers. One per process: building it
     imports and seeds dicognito once, not once per file."""
 
-    def __init__(self, seed: str, keep: tuple[str, ...] = (), fast_path: bool = True) -> None:
+    def __init__(self, seed: str, date_shift: str, keep: tuple[str, ...] = (), fast_path: bool = True) -> None:
+        if date_shift not in DATE_SHIFTS:
+            raise ValueError(f"date_shift must be one of {DATE_SHIFTS}, not {date_shift!r}")
+        self.seed, self.date_shift = seed, date_shift
         self.anonymizer = Anonymizer(id_prefix="", id_suffix="", seed=seed)
+        self.dates = next(h for h in self.anonymizer._element_handlers if isinstance(h, DateTimeAnonymizer))
+        self.global_offset = self.dates.offset  # dicognito's single offset, derived from the seed
         self.date_cleaner = MalformedDateCleaner()
         # add_element_handler puts each handler first; the last added runs first.
         self.anonymizer.add_element_handler(DepartmentName())
@@ -264,9 +291,17 @@ class DicognitoAnonymizer:
         for keyword in keep:
             self.anonymizer.add_element_handler(ValueKeeper(keyword))
 
+    def offset(self, patient_id: str) -> datetime.timedelta:
+        """The date offset anonymize() applies to a dataset whose original PatientID is this."""
+        if self.date_shift == "global":
+            return self.global_offset
+        return datetime.timedelta(days=date_offset_days(self.seed, patient_id))
+
     def anonymize(self, dataset: pydicom.Dataset) -> dict[str, int]:
         """Anonymize in place (file meta included); return how many malformed values of each keyword were emptied."""
         self.date_cleaner.emptied.clear()
+        # Set before the walk: every date of the file moves by its subject's offset (read before PatientID changes).
+        self.dates.offset = self.offset(original_patient_id(dataset))
         if self.fast_path is None:
             self.anonymizer.anonymize(dataset)
         else:

@@ -182,3 +182,24 @@ def _has_dicm_magic(path: Path) -> bool:
     with open(path, "rb") as handle:
         handle.seek(128)
         return handle.read(4) == b"DICM"
+
+
+# Kinds of image that often carry text burned into the pixels (names, dates, IDs on the screen that was captured).
+_CONVERSION_TYPES = {"WSD": "screen capture", "SD": "scanned document", "SI": "scanned image", "DF": "digitized film"}
+
+
+def burned_in_text_risk(ds: pydicom.Dataset) -> str:
+    """Why this instance may show identifying text in its pixels, or "" when nothing says so."""
+    if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        return "BurnedInAnnotation YES"
+    sop_class = UID(str(ds.get("SOPClassUID", "")))
+    name = sop_class.name if sop_class.is_valid else ""
+    modality = str(ds.get("Modality", "")).strip().upper()
+    if modality in ("US", "IVUS") or "Ultrasound" in name:
+        return "ultrasound"
+    if "Secondary Capture" in name:
+        return "secondary capture"
+    if modality == "DOC" or name.startswith("Encapsulated"):
+        return "encapsulated document"
+    conversion = str(ds.get("ConversionType", "")).strip().upper()
+    return _CONVERSION_TYPES.get(conversion, "")

@@ -51,6 +51,9 @@ class Policy:
     seed: str
     keep: tuple[str, ...]  # attributes left untouched
     private_tags: str  # "safe" (what conversion reads), "keep" or "remove"
+    date_shift: str  # "per_subject": one offset per subject (from the key and PatientID); "global": dicognito's
+    profile: str  # "minimal" (the 13 + 4 rule) or "basic" (PS3.15 Table E.1-1)
+    basic_options: tuple[str, ...]  # the options of the basic profile in use (profile_table.OPTION_CODES)
     patient_name: str | None = None  # data2bids sets PatientName to the session label
     fast_path: bool = True  # leave elements no handler changes undecoded (tests compare with and without)
 
@@ -80,8 +83,11 @@ class FileResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
-    # Original and new PatientID and StudyInstanceUID, for the crosswalk; never written to results.json.
-    crosswalk: tuple[str, str, str, str] | None = None
+    burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
+    profile_actions: dict[str, int] = field(default_factory=dict)  # profile basic: attributes per action X Z D K C U
+    # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
+    # written to results.json.
+    crosswalk: tuple[str, str, str, str, str] | None = None
 
 
 @dataclass
@@ -126,6 +132,9 @@ class SessionReport:
     # Known values replaced outside their own attributes, by "<attribute of the value> in <place>".
     scrubbed: dict[str, int]
     private_elements: dict[str, int]  # {"kept": n, "removed": n}, at every depth of every file
+    # Published files whose pixels may show identifying text (profile minimal; basic holds them back), and why.
+    burned_in: list[SkippedFile]
+    profile_actions: dict[str, int]  # profile basic: attributes of Table E.1-1 per action, summed over files
     checks: dict[str, Check]  # of the files published
     verification: str  # "pass", or "pass, N file(s) left out ..." for a session published in part
     settings: dict  # the options that shaped the output; never the key

@@ -42,6 +42,23 @@ SCANNED = REPLACED + REMOVED + ALSO_SCANNED
 # What InstitutionalDepartmentName becomes: dicognito's RADIOLOGY, or IMAGING where it already was RADIOLOGY.
 DEPARTMENT_PSEUDONYMS = ("RADIOLOGY", "IMAGING")
 
+# Profile basic: the combined codes of Table E.1-1 (X/Z, X/D, X/Z/D, Z/D, X/Z/U*) choose by the attribute's Type in
+# the IOD. These are Type 1 in an image IOD this workflow meets: they get a dummy value (D), never removed or
+# emptied. The Type 2 ones are emptied (Z), never removed. Every other attribute takes the first code (X, or Z
+# for Z/D). The 13 REPLACED keep their pseudonyms wherever the code allows a dummy.
+PROFILE_TYPE_1 = (
+    "AcquisitionDateTime",  # Type 1C in the Enhanced MR/CT Image modules
+    "ContentDate",  # Type 1 in the Multi-frame Functional Groups module
+    "ContentTime",  # Type 1 in the Multi-frame Functional Groups module
+    "SeriesDate",  # Type 1 in the PET Series module
+    "SeriesTime",  # Type 1 in the PET Series module
+    "DeviceSerialNumber",  # Type 1 in the Enhanced General Equipment module
+)
+PROFILE_TYPE_2 = (
+    "AcquisitionDate",  # Type 2 in the PET Image module
+    "AcquisitionTime",  # Type 2 in the PET Image module
+)
+
 # May be kept (config `keep`) only with `allow_keep_identifying: true`: they identify the patient directly.
 KEEP_NEEDS_OVERRIDE = (*REMOVED, "PatientID")
 

@@ -12,7 +12,10 @@ rule anonymize_session:
         fingerprint=lambda w: session_of(w).fingerprint,
         session=SESSION_NAME,
         keep=json.dumps(config["keep"]),
-        private_tags=config["private_tags"],
+        private_tags=PRIVATE_TAGS,
+        date_shift=config["date_shift"],
+        profile=config["profile"],
+        basic_options=json.dumps(BASIC_OPTIONS),
         patient_name=PATIENT_NAME,
         crosswalk_file=config["crosswalk_file"],
         on_bad_file=config["on_bad_file"],
@@ -30,6 +33,7 @@ rule anonymize_session:
     shell:
         "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"
-        " --keep {params.keep:q} --private-tags {params.private_tags:q} --patient-name={params.patient_name:q}"
+        " --keep {params.keep:q} --private-tags {params.private_tags:q} --date-shift {params.date_shift}"
+        " --profile {params.profile} --basic-options {params.basic_options:q} --patient-name={params.patient_name:q}"
         " --crosswalk-file={params.crosswalk_file:q} --on-bad-file {params.on_bad_file:q}"
         " --log {log:q} --status {params.status:q}"

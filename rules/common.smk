@@ -7,12 +7,12 @@ import threading
 
 from snakemake.exceptions import WorkflowError
 
-from dicom_deid.config_checks import keep_problems, path_problems
+from dicom_deid.config_checks import keep_problems, path_problems, profile_problems
 from dicom_deid.discovery import discover
 from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import Paths, data2bids_label
 
-problems = path_problems(config) + keep_problems(config)
+problems = path_problems(config) + keep_problems(config) + profile_problems(config)
 if problems:
     raise WorkflowError("Configuration error:\n  " + "\n  ".join(problems))
 
@@ -55,8 +55,18 @@ def every_session(path_of):
 # data2bids sets PatientName to the session label; the mirrored layout keeps dicognito's fake name.
 PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 
+# Profile basic: its options in use; private elements follow Retain Safe Private (the safe list) or go.
+BASIC_OPTIONS = [k for k, on in sorted(config["basic_options"].items()) if str(on).lower() == "true"]
+if config["profile"] != "basic":
+    BASIC_OPTIONS = []
+if config["profile"] == "basic":
+    PRIVATE_TAGS = "safe" if "retain_safe_private" in BASIC_OPTIONS else "remove"
+else:
+    PRIVATE_TAGS = config["private_tags"]
+
 # The options that shape the output, recorded in each report (the key never is).
-SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "private_tags")}
+SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "date_shift", "profile")}
+SETTINGS.update(private_tags=PRIVATE_TAGS, basic_options=BASIC_OPTIONS)
 
 # The per-session rules run their scripts as shell commands: a `script:` job costs Snakemake a source lookup
 # per job while planning (seconds at 5,000 sessions) and 0.1 s of start-up per job. The scripts start with

@@ -22,6 +22,9 @@ def main(session_dir: Path, unpacked_dir: Path | None, anonymized_dir: Path, opt
         keep=tuple(options.keep),
         private_tags=options.private_tags,
         patient_name=options.patient_name or None,
+        date_shift=options.date_shift,
+        profile=options.profile,
+        basic_options=tuple(options.basic_options),
     )
     crosswalk = Path(options.crosswalk_file) if options.crosswalk_file else None
     if unpacked_dir is None:  # no archives, no unpack stage: the files are read where they are
@@ -46,6 +49,9 @@ if __name__ == "__main__":
     parser.add_argument("--session", required=True, help="<SUBJECT>_<SES>, for messages")
     parser.add_argument("--keep", type=json.loads, required=True, help="keywords left untouched, as a JSON list")
     parser.add_argument("--private-tags", choices=("safe", "keep", "remove"), required=True)
+    parser.add_argument("--date-shift", choices=("per_subject", "global"), required=True)
+    parser.add_argument("--profile", choices=("minimal", "basic"), required=True)
+    parser.add_argument("--basic-options", type=json.loads, required=True, help="options in use, as a JSON list")
     parser.add_argument("--patient-name", default="", help="PatientName to set; empty: dicognito's fake name")
     parser.add_argument("--crosswalk-file", default="", help="TSV to append original -> pseudonym rows to")
     parser.add_argument("--on-bad-file", choices=ON_BAD_FILE, required=True, help="fail_session or skip_file")

@@ -35,9 +35,15 @@ DEFAULT_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 def default_policy(seed: str, **changes) -> Policy:
     """The policy of a run with the default configuration."""
-    return Policy(
-        **{"seed": seed, "keep": tuple(DEFAULT_CONFIG["keep"]), "private_tags": DEFAULT_CONFIG["private_tags"], **changes}
-    )
+    defaults = {
+        "seed": seed,
+        "keep": tuple(DEFAULT_CONFIG["keep"]),
+        "private_tags": DEFAULT_CONFIG["private_tags"],
+        "date_shift": DEFAULT_CONFIG["date_shift"],
+        "profile": DEFAULT_CONFIG["profile"],
+        "basic_options": tuple(k for k, on in DEFAULT_CONFIG["basic_options"].items() if on),
+    }
+    return Policy(**{**defaults, **changes})
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -137,6 +143,8 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
             repaired_values_by_keyword={"StudyDate": 1},
             scrubbed={"PatientName in StudyDescription": 2, "PatientID in private (0029,xx20)": 1},
             private_elements={"kept": 12, "removed": 40},
+            burned_in=[],
+            profile_actions={},
             checks={name: Check(Verdict.PASS) for name in CHECKS},
             verification="pass" if not left_out else "pass, 1 file(s) left out (see files_left_out)",
             settings={"output_layout": "mirror", "keep": [], "allow_keep_identifying": False, "private_tags": "safe"},

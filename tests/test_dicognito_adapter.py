@@ -7,7 +7,8 @@ The adapter uses, besides the public Anonymizer(seed=...) and add_element_handle
 - what each handler selects: IDAnonymizer.id_tags / issuer_tag, AddressAnonymizer._value_factories,
   EquipmentAnonymizer._element_anonymizers, FixedValueAnonymizer.tag, ValueKeeper._tag,
   UnwantedElementsStripper.tags; and that UIAnonymizer, PNAnonymizer and DateTimeAnonymizer select by VR only;
-- AddressAnonymizer's get_street_address / get_region / get_country, for an InstitutionAddress alone.
+- AddressAnonymizer's get_street_address / get_region / get_country, for an InstitutionAddress alone;
+- DateTimeAnonymizer.offset (a timedelta), set per subject before each dataset is walked.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def test_every_default_handler_is_of_a_kind_the_fast_path_knows():
     )
     unknown = [type(h).__name__ for h in Anonymizer(seed=SEED)._element_handlers if not isinstance(h, known)]
     assert unknown == []
-    assert DicognitoAnonymizer(SEED).fast_path is not None
+    assert DicognitoAnonymizer(SEED, "per_subject").fast_path is not None
 
 
 def test_handlers_expose_what_they_select():
@@ -82,7 +83,7 @@ def test_address_parts_are_public_enough_to_replace_a_lone_institution_address(m
 def test_the_fast_path_changes_no_output_of_a_real_file():
     # The fast path walks with _anonymize_element and runs _dataset_updaters itself; dicognito's own
     # anonymize() must give the same dataset (the full packaged-file comparison is in test_anonymize.py).
-    fast, slow = DicognitoAnonymizer(SEED), DicognitoAnonymizer(SEED, fast_path=False)
+    fast, slow = DicognitoAnonymizer(SEED, "per_subject"), DicognitoAnonymizer(SEED, "per_subject", fast_path=False)
     first, second = (pydicom.dcmread(get_testdata_file("CT_small.dcm")) for _ in range(2))
     fast.anonymize(first)
     slow.anonymize(second)
@@ -94,3 +95,15 @@ def test_an_unknown_handler_turns_the_fast_path_off():
         pass
 
     assert SkipUntouched.for_handlers([Custom()]) is None
+
+
+def test_the_date_anonymizer_holds_one_offset_the_adapter_can_set_per_subject():
+    import datetime
+
+    dates = next(h for h in Anonymizer(seed=SEED)._element_handlers if isinstance(h, DateTimeAnonymizer))
+    assert isinstance(dates.offset, datetime.timedelta)
+    dataset = pydicom.Dataset()
+    dataset.StudyDate, dataset.StudyTime = "20200115", "120000"
+    dates.offset = datetime.timedelta(days=-100)
+    dates(dataset, dataset["StudyDate"])
+    assert dataset.StudyDate == "20191007"

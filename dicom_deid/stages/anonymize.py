@@ -11,13 +11,15 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pydicom
 
-from dicom_deid.crosswalk import append_rows
-from dicom_deid.dicognito_adapter import DicognitoAnonymizer
-from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
+from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
+from dicom_deid.crosswalk import append_rows, offset_in_days
+from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
+from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
 from dicom_deid.job import session_error
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import load_safe_private, walk_private
@@ -67,13 +69,21 @@ class FileDeidentifier:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.dicognito = DicognitoAnonymizer(policy.seed, policy.keep, policy.fast_path)
+        self.dicognito = DicognitoAnonymizer(policy.seed, policy.date_shift, policy.keep, policy.fast_path)
+        self.basic = None
+        if policy.profile == "basic":
+            self.basic = BasicProfile(policy.basic_options, partial(pseudonymous_uid, policy.seed), policy.keep)
 
     def anonymize(self, dataset: pydicom.Dataset) -> FileResult:
         """Apply the policy in place; the result holds what was repaired, scrubbed, kept and removed."""
         known = known_values(dataset, self.policy.keep)  # before dicognito replaces them
+        moved = dates_moved(dataset, self.policy.keep)
+        originals = self.basic.to_keep(dataset) if self.basic is not None else {}
         result = FileResult("", Outcome.WRITTEN, repaired=self.dicognito.anonymize(dataset))
         result.private_kept, result.private_removed = apply_private_policy(dataset, self.policy.private_tags)
+        if self.basic is not None:  # Table E.1-1 after dicognito: its pseudonyms are the dummies the table allows
+            result.profile_actions = dict(sorted(self.basic.apply(dataset, originals).items()))
+        record_method(dataset, self.policy.profile, frozenset(self.policy.basic_options), moved)
         if self.policy.patient_name is not None:
             dataset.PatientName = self.policy.patient_name
         scrubbed = scrub(dataset, replacements(known, dataset))
@@ -90,6 +100,10 @@ class FileDeidentifier:
             return FileResult(relpath, Outcome.DROPPED, str(error))
         except BadDicom as error:
             return FileResult(relpath, Outcome.BAD, str(error))
+        burned_in = burned_in_text_risk(dataset)
+        if burned_in and self.policy.profile == "basic":
+            reason = f"may carry burned-in text ({burned_in}): not published under profile basic without pixel cleaning"
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}", burned_in=burned_in)
         facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
             result = self.anonymize(dataset)
@@ -106,7 +120,7 @@ class FileDeidentifier:
             reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
             return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
         os.replace(partial, target)
-        result.relpath = relpath
+        result.relpath, result.burned_in = relpath, burned_in
         result.failures = check_output(facts, target, relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
@@ -116,6 +130,7 @@ class FileDeidentifier:
                 str(dataset.get("PatientID", "")),
                 facts.study_uid,
                 str(dataset.get("StudyInstanceUID", "")),
+                offset_in_days(self.dicognito.offset(facts.patient_id)),
             )
         return result
 

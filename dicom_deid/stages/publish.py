@@ -123,9 +123,11 @@ def session_report(
     written = [r for r in results if r.outcome is Outcome.WRITTEN]
     repaired: Counter[str] = Counter()
     scrubbed: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
     for result in written:
         repaired.update(result.repaired)
         scrubbed.update(result.scrubbed)
+        actions.update(result.profile_actions)
     return SessionReport(
         session=session,
         state=SessionState.PUBLISHED_IN_PART if left_out else SessionState.PUBLISHED,
@@ -148,6 +150,8 @@ def session_report(
             "kept": sum(r.private_kept for r in written),
             "removed": sum(r.private_removed for r in written),
         },
+        burned_in=[SkippedFile(r.relpath, r.burned_in) for r in written if r.burned_in],
+        profile_actions=dict(sorted(actions.items())),
         checks=checks,
         verification=_verification(checks, left_out),
         settings=settings,

@@ -13,5 +13,6 @@ FILE_CHECKS = (
     "removed_tags_absent",
     "no_original_values_in_bytes",
     "policy_held",
+    "profile_held",  # profile basic: every attribute of Table E.1-1 the input held got its action
 )
 CHECKS = ("every_instance_once", *FILE_CHECKS)

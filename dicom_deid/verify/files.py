@@ -26,6 +26,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
 from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance
+from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, load_profile_table
 from dicom_deid.records import Policy
 from dicom_deid.safe_private import load_safe_private, walk_private
 from dicom_deid.verify import FILE_CHECKS
@@ -123,15 +124,25 @@ class Facts:
     charsets: tuple[str, ...] = ()
     patient_id: str = ""
     study_uid: str = ""
+    # Profile basic: every attribute of Table E.1-1 in the original, by path: (VR, values; None for a sequence).
+    profile: dict[tuple, tuple[str, list[str] | None]] = field(default_factory=dict)
 
 
 def _kept(policy: Policy | None) -> frozenset[int]:
     return frozenset(tag_for_keyword(k) for k in (policy.keep if policy else ()))
 
 
+def _kept_by_profile(policy: Policy | None) -> frozenset[int]:
+    """Profile basic: attributes an option keeps (K), e.g. DeviceUID with Retain Device Identity; the 13 never."""
+    if policy is None or policy.profile != "basic":
+        return frozenset()
+    table, options = load_profile_table(), frozenset(policy.basic_options)
+    return frozenset(tag for tag, row in table.by_tag.items() if row.action(options) == "K") - _REPLACED
+
+
 def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Facts:
     """Facts of an original dataset; call before anonymizing it in place."""
-    kept = _kept(policy)
+    kept = _kept(policy) | _kept_by_profile(policy)
     facts = Facts(
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
         pixels={tag: bytes(dataset[tag].value) for tag in _PIXEL_TAGS if tag in dataset},
@@ -150,6 +161,13 @@ def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Fa
         facts.identifying.update(_identifying(values, element.VR))
     facts.patient_id = str(dataset.get("PatientID", ""))
     facts.study_uid = str(dataset.get("StudyInstanceUID", ""))
+    if policy is not None and policy.profile == "basic":
+        table = load_profile_table()
+        facts.profile = {
+            path: (element.VR, None if element.VR == "SQ" else _strings(element))
+            for path, element in _walk_public(dataset)
+            if path[-1] in table
+        }
     return facts
 
 
@@ -184,12 +202,16 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
         else:
             after[path] = _strings(element)
     failures["policy_held"] += _private_policy_failures(dataset, policy, relpath)
+    public_after = dict(_walk_public(dataset)) if facts.profile else {}
     for path, values in facts.replaced.items():
         keyword = keyword_for_tag(path[-1])
+        if facts.profile and (_profile_removes(path[-1], policy) or _ancestor_gone(path, public_after)):
+            continue  # profile basic removed it, or a sequence holding it (X): profile_held checks that
         if path not in after:
             failures["replaced_tags_changed"].append(f"{relpath}: {keyword} was removed instead of replaced")
         elif values and after[path] == values:
             failures["replaced_tags_changed"].append(f"{relpath}: {keyword} still holds its original value")
+    failures["profile_held"] += _profile_failures(facts, dataset, policy, relpath, public_after)
     if policy is not None and policy.patient_name is not None and str(dataset.get("PatientName", "")) != (
         policy.patient_name
     ):
@@ -219,6 +241,92 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
             found = any(_token(needle).search(header) for needle in needles)
         if found:
             failures["no_original_values_in_bytes"].append(f"{relpath}: an original identifying value is present")
+    return failures
+
+
+def _walk_public(dataset: pydicom.Dataset, prefix: tuple = ()):
+    """(path, element) of every public element at every depth, sequences included (then their items)."""
+    for tag in sorted(dataset.keys()):
+        if tag.is_private:
+            continue
+        element = dataset[tag]
+        yield (*prefix, tag), element
+        if element.VR == "SQ":
+            for index, item in enumerate(element.value):
+                yield from _walk_public(item, (*prefix, tag, index))
+
+
+def _profile_removes(tag, policy: Policy | None) -> bool:
+    if policy is None or policy.profile != "basic":
+        return False
+    return load_profile_table().row_for(tag).action(frozenset(policy.basic_options)) == "X"
+
+
+def _ancestor_gone(path: tuple, after: dict) -> bool:
+    """A sequence above the attribute was removed or emptied: its own row was checked, its content went with it."""
+    for end in range(1, len(path) - 1, 2):
+        sequence = after.get(path[:end])
+        if sequence is None or sequence.VR != "SQ" or len(sequence.value) <= path[end]:
+            return True
+    return False
+
+
+# Codes of Table E.1-1 under which an emptied value is the action held (Z: "zero length, or a dummy").
+_MAY_BE_EMPTY = frozenset({"Z", "Z/D", "X/Z", "X/Z/D"})
+
+
+def _action_problem(code: str, tag, vr: str, before: list[str] | None, element) -> str:
+    """Why the output element breaks the code's action, or ""; a sequence's content is checked by its own rows."""
+    if code == "X":
+        return "" if element is None else "still present"
+    if code == "X/Z/U*":
+        return ""
+    if element is None:
+        return "" if code in ("X/Z", "X/D", "X/Z/D") else "removed"
+    if vr == "SQ" or code in ("K", "C") and tag in _REPLACED:
+        return ""  # a sequence stays (K, C, D) or is emptied (Z); the 13 keep their pseudonyms (replaced_tags_changed)
+    after = _strings(element)
+    if code == "K":
+        return "" if after == before else "changed although kept"
+    if code == "C":
+        return "" if not before or vr not in ("DA", "DT") or after != before else "still holds its original date"
+    if not before:
+        return ""
+    if not after:
+        return "" if code in _MAY_BE_EMPTY else "emptied instead of given a dummy value"
+    if after == before and not (code == "U" and all(v.startswith(tags.STANDARD_UID_ROOT) for v in before)):
+        return "still holds its original value"
+    return ""
+
+
+def _profile_failures(
+    facts: Facts, dataset: pydicom.Dataset, policy: Policy | None, relpath: str, after: dict
+) -> list[str]:
+    """Profile basic: every attribute of Table E.1-1 in the input holds its action in the output."""
+    if policy is None or policy.profile != "basic":
+        return []
+    table, options, kept = load_profile_table(), frozenset(policy.basic_options), _kept(policy)
+    failures = []
+    for path, (vr, before) in facts.profile.items():
+        if path[-1] in kept or _ancestor_gone(path, after):
+            continue
+        # The 4 attributes of the workflow's rule go whatever an option says (Occupation is C with Clean Descriptors).
+        code = "X" if path[-1] in _REMOVED else table.row_for(path[-1]).action(options)
+        problem = _action_problem(code, path[-1], vr, before, after.get(path))
+        if problem:
+            failures.append(f"{relpath}: {keyword_for_tag(path[-1]) or path[-1]} {problem} (Table E.1-1: {code})")
+    return failures + _method_failures(dataset, options, relpath)
+
+
+def _method_failures(dataset: pydicom.Dataset, options: frozenset[str], relpath: str) -> list[str]:
+    """The output must say what was done: identity removed, and the CID 7050 code of the profile and each option."""
+    failures = []
+    if dataset.get("PatientIdentityRemoved") != "YES":
+        failures.append(f"{relpath}: PatientIdentityRemoved is not YES")
+    codes = {str(item.get("CodeValue", "")) for item in dataset.get("DeidentificationMethodCodeSequence", [])}
+    wanted = {BASIC_PROFILE_CODE[0]} | {OPTION_CODES[o][0] for o in options}
+    if not wanted <= codes:
+        failures.append(f"{relpath}: DeidentificationMethodCodeSequence lacks {sorted(wanted - codes)}")
     return failures
 
 
