@@ -25,11 +25,11 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         sessions=every_session(PATHS.session_output),
         summary=PATHS.summary,
         html=PATHS.html_report,
-    default_target: True
 
 
 # cancel_scheduler_timers (rules/common.smk): otherwise every run ends up to a second after its last job.

@@ -130,7 +130,7 @@ def run_side_by_side(
     load = os.getloadavg()[0]
     started = time.perf_counter()
     procs = []
-    for cmd, path in zip(cmds, logs):
+    for cmd, path in zip(cmds, logs, strict=False):
         with open(path, "wb") as out:
             procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT))
     samplers = [JobSampler(proc.pid, started) for proc in procs]

@@ -48,7 +48,7 @@ rule a:
     shell:
         "mkdir -p {output}"
 """
-for _previous, _rule in zip("abc", "bcd"):
+for _previous, _rule in zip("abc", "bcd", strict=False):
     BARE_CHAIN += f'''
 
 rule {_rule}:

@@ -17,7 +17,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-
 # Longest first, so ".tar.gz" is matched before ".tar"; compared case-insensitively (".ZIP" is an archive too).
 ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
 

@@ -165,7 +165,7 @@ class BasicProfile:
         element = dataset[tag]
         if element.VR == "SQ":  # a dummy sequence: its items, cleaned by the table in turn
             self._enter(dataset, tag, counts, originals, prefix)
-        elif tag in _PSEUDONYMS or element.VR in ("PN", "UI") and element.value:
+        elif tag in _PSEUDONYMS or (element.VR in ("PN", "UI") and element.value):
             pass  # the workflow's pseudonym, dicognito's fake name, or the adapter's new UID
         else:
             element.value = dummy_value(element.VR)

@@ -20,7 +20,6 @@ import re
 from collections import Counter
 
 import pydicom
-from pydicom.dataelem import RawDataElement
 from dicognito.addressanonymizer import AddressAnonymizer
 from dicognito.anonymizer import Anonymizer
 from dicognito.datetimeanonymizer import DateTimeAnonymizer
@@ -33,6 +32,7 @@ from dicognito.randomizer import Randomizer
 from dicognito.uianonymizer import UIAnonymizer
 from dicognito.unwantedelements import UnwantedElementsStripper
 from dicognito.value_keeper import ValueKeeper
+from pydicom.dataelem import RawDataElement
 
 from dicom_deid import tags
 
@@ -67,7 +67,7 @@ def _valid_datetime(value: str) -> bool:
         return False
     digits = value.split("+")[0].split("-")[0]
     # dicognito parses the first 4, 6, 8 or 10 characters; other lengths make it fail.
-    return len(digits) in (4, 6, 8) or len(digits) >= 10 and _valid_date(digits[:8]) and int(digits[8:10]) < 24
+    return len(digits) in (4, 6, 8) or (len(digits) >= 10 and _valid_date(digits[:8]) and int(digits[8:10]) < 24)
 
 
 class MalformedDateCleaner(ElementAnonymizer):
@@ -206,7 +206,9 @@ class SkipUntouched(ElementAnonymizer):
         """Built from what each handler selects; None (no fast path) when a handler is of an unknown kind."""
         tags_: set[int] = set()
         for handler in handlers:
-            if isinstance(handler, UIAnonymizer | UidRemapper | PNAnonymizer | DateTimeAnonymizer | MalformedDateCleaner):
+            if isinstance(
+                handler, UIAnonymizer | UidRemapper | PNAnonymizer | DateTimeAnonymizer | MalformedDateCleaner
+            ):
                 continue  # select by VR only
             elif isinstance(handler, UnwantedElementsStripper):
                 tags_.update(handler.tags)

@@ -14,6 +14,7 @@ from pathlib import Path
 from dicom_deid.archives import archive_stem
 from dicom_deid.paths import IMAGING, RESERVED, session_name
 
+
 @dataclass(frozen=True)
 class Session:
     subject: str

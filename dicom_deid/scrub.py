@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import pydicom
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 
 from dicom_deid import tags
 

@@ -7,6 +7,15 @@ rule anonymize_session:
         key=KEY,
     output:
         anonymized=temp(directory(PATHS.anonymized(**S))),
+    log:
+        PATHS.session_log("anonymize_session", **S),
+    conda:
+        "../environment.yml"
+    threads: config["threads"]
+    resources:
+        mem_mb=SESSION_MEM_MB,
+        runtime=session_runtime,
+        disk_mb=session_disk_mb,
     params:
         # Reruns the session when any file below it changes (the folder's own mtime would not tell).
         fingerprint=lambda w: session_of(w).fingerprint,
@@ -21,15 +30,6 @@ rule anonymize_session:
         on_bad_file=config["on_bad_file"],
         # Not an output: a failed job's outputs are deleted, and this records why it failed (for the reports).
         status=PATHS.status(**S),
-    log:
-        PATHS.session_log("anonymize_session", **S),
-    threads: config["threads"]
-    resources:
-        mem_mb=SESSION_MEM_MB,
-        runtime=session_runtime,
-        disk_mb=session_disk_mb,
-    conda:
-        "../environment.yml"
     shell:
         "anonymize_session.py --session-dir {input.session:q} --unpacked={input.unpacked:q} --key {input.key:q}"
         " --anonymized {output.anonymized:q} --workers {threads} --session {params.session:q}"

@@ -6,22 +6,20 @@ rule publish_session:
         # Kept until the session is published: skipped archive members are re-read from it.
         unpacked=unpacked_if_archives,
     output:
-        session=(
-            PATHS.session_output(**S) if PATHS.data2bids else directory(PATHS.session_output(**S))
-        ),
+        session=(PATHS.session_output(**S) if PATHS.data2bids else directory(PATHS.session_output(**S))),
         report=PATHS.session_report(**S),
+    log:
+        PATHS.session_log("publish_session", **S),
+    conda:
+        "../environment.yml"
+    # Counts no core: it gathers JSON and renames a folder, so it runs while the next session is anonymized.
+    threads: 0
     params:
         session=SESSION_NAME,
         settings=json.dumps(SETTINGS),
         on_bad_file=config["on_bad_file"],
         # Written if the session fails, deleted once it is published; the reports read it.
         status=PATHS.status(**S),
-    log:
-        PATHS.session_log("publish_session", **S),
-    # Counts no core: it gathers JSON and renames a folder, so it runs while the next session is anonymized.
-    threads: 0
-    conda:
-        "../environment.yml"
     shell:
         "publish_session.py --anonymized {input.anonymized:q}"
         " --output {output.session:q} --report {output.report:q} --session {params.session:q}"

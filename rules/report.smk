@@ -13,13 +13,13 @@ rule dataset_summary:
         reports=every_session(PATHS.session_report),
     output:
         summary=PATHS.summary,
-    params:
-        sessions=SESSION_KEYS,
-        config=config,
     log:
         PATHS.log("dataset_summary"),
     conda:
         "../environment.yml"
+    params:
+        sessions=SESSION_KEYS,
+        config=config,
     script:
         "../scripts/dataset_summary.py"
 
@@ -29,12 +29,12 @@ rule html_report:
         reports=every_session(PATHS.session_report),
     output:
         html=PATHS.html_report,
-    params:
-        sessions=SESSION_KEYS,
-        config=config,
     log:
         PATHS.log("html_report"),
     conda:
         "../environment.yml"
+    params:
+        sessions=SESSION_KEYS,
+        config=config,
     script:
         "../scripts/html_report.py"

@@ -5,13 +5,13 @@ rule unpack_archives:
         session=PATHS.session_input(**S),
     output:
         unpacked=temp(directory(PATHS.unpacked(**S))),
-    params:
-        limits=json.dumps(config["archives"]),
-        status=PATHS.status(**S),  # written if the job fails, for the reports
     log:
         PATHS.session_log("unpack_archives", **S),
     conda:
         "../environment.yml"
+    params:
+        limits=json.dumps(config["archives"]),
+        status=PATHS.status(**S),  # written if the job fails, for the reports
     shell:
         "unpack_archives.py --session {input.session:q} --unpacked {output.unpacked:q}"
         " --limits {params.limits:q} --log {log:q} --status {params.status:q}"

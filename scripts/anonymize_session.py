@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """De-identify and check one session's files, into scratch (rule anonymize_session)."""
 
-import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import argparse
 import json
 from pathlib import Path
 
+import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.job import run_job
 from dicom_deid.keyfile import read_seed
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST

@@ -1,8 +1,8 @@
 """Snakemake script: one TSV row per discovered session, with its state (rule dataset_summary)."""
 
-import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from pathlib import Path
 
+import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.job import run_job
 from dicom_deid.stages.report import write_reports
 

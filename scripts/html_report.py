@@ -1,8 +1,8 @@
 """Snakemake script: the self-contained HTML report of the dataset (rule html_report)."""
 
-import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from pathlib import Path
 
+import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.job import run_job
 from dicom_deid.stages.report import write_reports
 

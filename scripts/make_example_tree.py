@@ -7,7 +7,7 @@ from pathlib import Path
 # Let the script run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dicom_deid.example_tree import build_example_tree  # noqa: E402
+from dicom_deid.example_tree import build_example_tree
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Check a de-identified session as a whole, then move it into the output, folder or zip (rule publish_session)."""
 
-import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import argparse
 import json
 from pathlib import Path
 
+import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.job import clear_status, run_job
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
 from dicom_deid.records import ON_BAD_FILE, FileResult, Sources, read_record, read_records

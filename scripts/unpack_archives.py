@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Unpack a session's archives into scratch and list every file to de-identify (rule unpack_archives)."""
 
-import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 import argparse
 import json
 from pathlib import Path
 
+import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.archives import Limits
 from dicom_deid.job import run_job
 from dicom_deid.paths import MEMBERS, SOURCES_LIST

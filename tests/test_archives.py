@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from helpers import DEFAULT_CONFIG
 from pydicom.data import get_testdata_file
 
 from dicom_deid.archives import ArchiveError, Limits, unpack_archive
+from helpers import DEFAULT_CONFIG
 
 DEFAULT_LIMITS = Limits.from_config(DEFAULT_CONFIG["archives"])
 

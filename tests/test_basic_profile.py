@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from helpers import default_policy, elements
 from profile_data import plant_every_attribute, searchable
 from pydicom.data import get_testdata_file
 
@@ -22,6 +21,7 @@ from dicom_deid.profile_table import load_profile_table
 from dicom_deid.records import Outcome
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
+from helpers import default_policy, elements
 
 SEED = "0123456789abcdef0123456789abcdef"
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from downstream import DEIDENTIFIED_SIDECAR_KEYS, compare, convert
-from helpers import run_snakemake
 from profile_data import plant_every_attribute, searchable
 from pydicom.datadict import tag_for_keyword
-from vendor_data import build_vendor_tree
 
 from dicom_deid.paths import session_input_dir, session_output_dir
 from dicom_deid.profile_table import OPTION_CODES, load_profile_table
+from downstream import DEIDENTIFIED_SIDECAR_KEYS, compare, convert
+from helpers import run_snakemake
+from vendor_data import build_vendor_tree
 
 # deid-data's CT is stored as Secondary Capture: a kind that often carries burned-in text, held back under basic.
 HELD_BACK = "VENDOR_0001_04"

@@ -6,10 +6,10 @@ import stat
 
 import pytest
 import yaml
-from helpers import REPO, run_snakemake
 
-from dicom_deid.keyfile import ensure_key, read_seed
 from dicom_deid.config_checks import path_problems
+from dicom_deid.keyfile import ensure_key, read_seed
+from helpers import REPO, run_snakemake
 
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

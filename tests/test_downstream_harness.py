@@ -15,11 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import downstream
 import pydicom
 import pytest
-import vendor_data
 from pydicom.data import get_testdata_file
+
+import downstream
+import vendor_data
 
 REQUIRE_TOOLS = bool(os.environ.get("DEID_REQUIRE_TOOLS"))
 
@@ -257,5 +258,5 @@ def test_planting_changes_no_sidecar_field_but_the_planted_ones(tmp_path):
 def test_a_missing_tool_names_the_requirements_file(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(downstream.ToolMissing, match="requirements-test.txt"):
+    with pytest.raises(downstream.ToolMissing, match=r"requirements-test\.txt"):
         downstream.tool_path("dcm2niix")

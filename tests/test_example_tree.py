@@ -13,8 +13,8 @@ import pytest
 from pydicom import config
 from pydicom.data import get_testdata_file
 from pydicom.datadict import dictionary_VR
-from pydicom.misc import is_dicom
 from pydicom.dataset import Dataset
+from pydicom.misc import is_dicom
 from pydicom.valuerep import validate_value
 
 from dicom_deid import tags
@@ -100,9 +100,7 @@ def test_plant_identity_is_deterministic_and_nests_to_depth_two() -> None:
     assert a.SOPInstanceUID == b.SOPInstanceUID == a.file_meta.MediaStorageSOPInstanceUID
     assert a.StudyInstanceUID == b.StudyInstanceUID and a.SeriesInstanceUID == b.SeriesInstanceUID
     assert a.InstanceNumber == 3
-    assert a.ReferencedPatientSequence[0].OtherPatientIDsSequence[0].PatientAddress == identity.values[
-        "PatientAddress"
-    ]
+    assert a.ReferencedPatientSequence[0].OtherPatientIDsSequence[0].PatientAddress == identity.values["PatientAddress"]
     # CT_small's own nested PatientIDs are overwritten too: one value per keyword at every depth.
     for _, keyword, value in _all_values(a):
         if keyword in identity.values:
@@ -136,7 +134,7 @@ def test_tree_matches_oracle_and_covers_every_input_kind(tree: ExampleTree) -> N
 
 def test_every_instance_reads_back_with_planted_values(tree: ExampleTree) -> None:
     syntaxes, frames = set(), set()
-    for (subject, session), expected in tree.expected_dicoms.items():
+    for subject, session in tree.expected_dicoms:
         values = tree.identities[subject].values
         seen: set[str] = set()
         for rel, data in _instances(tree, subject, session).items():
@@ -149,7 +147,7 @@ def test_every_instance_reads_back_with_planted_values(tree: ExampleTree) -> Non
                 assert str(ds[keyword].value) == values[keyword], (rel, keyword)
             depth2 = ds.ReferencedPatientSequence[0].OtherPatientIDsSequence[0]
             assert depth2.PatientAddress == values["PatientAddress"], rel
-            for depth, keyword, value in _all_values(ds):
+            for _depth, keyword, value in _all_values(ds):
                 if keyword in values:
                     assert value == values[keyword], (rel, keyword)
                     seen.add(keyword)

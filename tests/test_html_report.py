@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import sample_sessions
 
 from dicom_deid.stages.report import write_reports
+from helpers import sample_sessions
 
 CHROMIUM = shutil.which("chromium")
 WIDTH = 1280

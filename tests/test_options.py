@@ -9,9 +9,9 @@ import zipfile
 
 import pydicom
 import pytest
-from helpers import elements, files_below, planted_values, run_snakemake
 
 from dicom_deid.example_tree import build_example_tree
+from helpers import elements, files_below, planted_values, run_snakemake
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
 
@@ -126,7 +126,9 @@ def test_crosswalk_maps_originals_to_pseudonyms_privately(tmp_path):
 def test_crosswalk_inside_output_is_a_config_error(tmp_path):
     build_example_tree(tmp_path / "input")
     result = run_snakemake(tmp_path, "-n", "--config", "crosswalk_file=output/crosswalk.tsv", check=False)
-    assert result.returncode != 0 and "crosswalk_file output/crosswalk.tsv must not lie inside output_dir" in result.stdout
+    assert (
+        result.returncode != 0 and "crosswalk_file output/crosswalk.tsv must not lie inside output_dir" in result.stdout
+    )
 
 
 def test_progress_is_logged(tmp_path):

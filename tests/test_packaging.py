@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import yaml
-from helpers import REPO
 
 from dicom_deid import tags
+from helpers import REPO
 
 
 def pins(lines):
@@ -16,7 +16,8 @@ def pins(lines):
 
 def test_environment_yml_pins_match_requirements():
     requirements = pins(
-        (REPO / "requirements.txt").read_text().splitlines() + (REPO / "requirements-slurm.txt").read_text().splitlines()
+        (REPO / "requirements.txt").read_text().splitlines()
+        + (REPO / "requirements-slurm.txt").read_text().splitlines()
     )
     environment = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))

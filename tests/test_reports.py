@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, sample_sessions
 
 from dicom_deid.job import SessionError, clear_status, run_job
 from dicom_deid.paths import Paths, session_of_status
@@ -24,6 +23,7 @@ from dicom_deid.records import (
 )
 from dicom_deid.stages import report
 from dicom_deid.stages.report import SUMMARY_COLUMNS, build_html, read_sessions, summary_table, write_reports
+from helpers import REPO, sample_sessions
 
 OLD_COLUMNS = [
     "session", "input_files", "instances_written", "series", "modalities", "skipped_non_dicom", "dropped_dicomdir",
@@ -152,6 +152,7 @@ def test_scrubbed_values_and_private_elements_are_counted_per_session(tmp_path):
     assert "PatientID in private (0029,xx20)" in scrubbed and '<td class="n">2</td>' in scrubbed
     private = html.split("<h2>Private elements kept and removed</h2>")[1].split("<h2>")[0]
     assert "kept" in private and '<td class="n">40</td>' in private
+
 
 def test_a_report_that_cannot_be_built_leaves_the_previous_one(tmp_path, monkeypatch):
     config, sessions = sample_sessions(tmp_path)

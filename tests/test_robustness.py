@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
-from helpers import DEFAULT_CONFIG, REPO, checksums, output_files, run_snakemake
 
 from dicom_deid.archives import Limits
 from dicom_deid.example_tree import build_example_tree
 from dicom_deid.paths import session_output_dir
 from dicom_deid.stages.unpack import list_sources
+from helpers import DEFAULT_CONFIG, REPO, checksums, output_files, run_snakemake
 
 S1 = "EPL31_LHS_0001"
 
@@ -60,8 +61,9 @@ def reference(tmp_path_factory):
 def _same_output_as(reference_dir: Path, workdir: Path, tree) -> None:
     for subject, session in tree.expected_dicoms:
         ses = session.removeprefix(subject + "_")
-        ours, theirs = session_output_dir(workdir / "output", subject, ses), session_output_dir(
-            reference_dir / "output", subject, ses
+        ours, theirs = (
+            session_output_dir(workdir / "output", subject, ses),
+            session_output_dir(reference_dir / "output", subject, ses),
         )
         assert output_files(ours) == sorted(tree.expected_dicoms[(subject, session)])
         assert checksums(ours) == checksums(theirs)
@@ -91,14 +93,19 @@ def test_kill_9_of_snakemake_then_rerun_gives_complete_correct_output(reference,
     _same_output_as(reference[0], workdir, tree)
 
 
+def _is_job_in(process: psutil.Process, workdir: Path) -> bool:
+    cmdline = " ".join(process.info["cmdline"] or [])
+    return "anonymize_session.py" in cmdline and "python" in cmdline and process.info["cwd"] == str(workdir)
+
+
 def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference, tmp_path):
     workdir, tree = _fresh_copy(reference, tmp_path)
     process = _start(workdir)
     victims: list[int] = []
 
     def anonymize_job_running():
-        found = subprocess.run(["pgrep", "-f", "python.*anonymize_session.py"], capture_output=True, text=True)
-        victims[:] = [int(pid) for pid in found.stdout.split()]
+        # Only this test's job (its working folder is workdir): other workflows may run on the same machine.
+        victims[:] = [p.pid for p in psutil.process_iter(["cmdline", "cwd"]) if _is_job_in(p, workdir)]
         return bool(victims) and any((workdir / "work").glob(f"{S1}/{S1}_01/anonymized/files/bulk/*"))
 
     _wait_for(anonymize_job_running)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from helpers import default_policy, elements
 from pydicom.data import get_testdata_file
 
 from dicom_deid.dicognito_adapter import pseudonymous_uid
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
+from helpers import default_policy, elements
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -94,7 +94,7 @@ def test_utf16_value_in_a_kept_private_element_is_replaced_by_bytes_of_the_same_
     dataset = planted()
     history = b"<hist>" + PATIENT_ID.encode("utf_16_le") + b"<end>\x00"  # even length, as DICOM stores it
     _private_history(dataset, history)
-    output, result, source, output_path = deidentify(dataset, tmp_path, private_tags="keep")
+    output, result, _source, output_path = deidentify(dataset, tmp_path, private_tags="keep")
     kept = output.private_block(0x0029, PRIVATE_CREATOR)[0x60].value
     assert len(kept) == len(history) and kept.startswith(b"<hist>") and kept.endswith(b"<end>\x00")
     assert PATIENT_ID.encode("utf_16_le") not in output_path.read_bytes()
@@ -130,7 +130,7 @@ def test_placeholders_identify_nobody(tmp_path, placeholder):
     dataset = planted()
     dataset.PatientName = placeholder
     dataset.ImageComments = placeholder
-    output, result, source, output_path = deidentify(dataset, tmp_path)
+    output, _result, source, output_path = deidentify(dataset, tmp_path)
     assert output.ImageComments == placeholder  # not scrubbed, and not a verification failure
     assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED)).values())
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from downstream import compare, convert, new_errors
-from helpers import run_snakemake
-from vendor_data import build_vendor_tree, found_in
 
 from dicom_deid import tags
 from dicom_deid.paths import session_input_dir, session_output_dir
+from downstream import compare, convert, new_errors
+from helpers import run_snakemake
+from vendor_data import build_vendor_tree, found_in
 
 REQUIRE_TOOLS = bool(os.environ.get("DEID_REQUIRE_TOOLS"))
 nibabel = pytest.importorskip("nibabel") if not REQUIRE_TOOLS else __import__("nibabel")

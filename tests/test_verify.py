@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from helpers import default_policy
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.job import SessionError
 from dicom_deid.records import SKIP_FILE, Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
 from dicom_deid.verify.session import check_session
+from helpers import default_policy
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -61,14 +61,20 @@ def test_correct_output_passes_every_check(pair):
 
 def test_identifier_copied_into_a_private_tag_is_found(pair):
     source, output = pair
-    tamper(output, lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    tamper(
+        output,
+        lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]),
+    )
     assert failed(source, output) == {"no_original_values_in_bytes"}
 
 
 def test_identifier_after_the_pixel_data_is_found(pair):
     # Group 7FE1 sorts after PixelData (7FE0,0010): the scan must cover what follows the pixel values.
     source, output = pair
-    tamper(output, lambda ds: ds.private_block(0x7FE1, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    tamper(
+        output,
+        lambda ds: ds.private_block(0x7FE1, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]),
+    )
     assert failed(source, output) == {"no_original_values_in_bytes"}
 
 
@@ -76,7 +82,10 @@ def test_identifier_in_a_deflated_file_is_found(tmp_path):
     # The deflated transfer syntax compresses the whole dataset: the scan must look at the inflated bytes.
     source, output = make_pair(tmp_path, "image_dfl.dcm")
     assert failed(source, output) == set()
-    tamper(output, lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]))
+    tamper(
+        output,
+        lambda ds: ds.private_block(0x0011, "LEAK", create=True).add_new(0x01, "LO", IDENTITY.values["PatientID"]),
+    )
     assert str(pydicom.dcmread(output).file_meta.TransferSyntaxUID) == pydicom.uid.DeflatedExplicitVRLittleEndian
     assert failed(source, output) == {"no_original_values_in_bytes"}
 

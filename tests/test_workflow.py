@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+
+from dicom_deid import tags
+from dicom_deid.archives import archive_destination, archive_stem
+from dicom_deid.example_tree import ExampleTree, build_example_tree
+from dicom_deid.paths import session_output_dir
 from helpers import (
     checksums,
     elements,
@@ -21,12 +26,6 @@ from helpers import (
     run_snakemake,
     sessions_run,
 )
-
-from dicom_deid import tags
-from dicom_deid.archives import archive_destination
-from dicom_deid.example_tree import ExampleTree, build_example_tree
-from dicom_deid.archives import archive_stem
-from dicom_deid.paths import session_output_dir
 
 
 @dataclass
@@ -132,7 +131,10 @@ def test_pseudonyms_consistent_across_a_subjects_sessions(run):
         out = run.session_out(subject, session)
         return {read(out / relpath).PatientID for relpath in run.tree.expected_dicoms[(subject, session)]}
 
-    first, second = patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_01"), patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_02")
+    first, second = (
+        patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_01"),
+        patient_ids("EPL31_LHS_0001", "EPL31_LHS_0001_02"),
+    )
     other = patient_ids("EPL31_LHS_0002", "EPL31_LHS_0002_01")
     assert len(first) == 1 and first == second  # two jobs, one pseudonym
     assert first != other
@@ -186,7 +188,9 @@ def test_same_input_and_key_give_byte_identical_output(run, tmp_path):
     again = _run_example(tmp_path, "--config", "threads=1")
     for subject, session in run.tree.expected_dicoms:
         assert checksums(again.session_out(subject, session)) == checksums(run.session_out(subject, session))
-    assert (again.output / "reports" / "summary.tsv").read_bytes() == (run.output / "reports" / "summary.tsv").read_bytes()
+    assert (again.output / "reports" / "summary.tsv").read_bytes() == (
+        run.output / "reports" / "summary.tsv"
+    ).read_bytes()
 
 
 def test_other_key_gives_other_pseudonyms(run, tmp_path):

@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pydicom
-from helpers import checksums, files_below, output_files, run_snakemake, sessions_run
 
 from dicom_deid.example_tree import build_example_tree
 from dicom_deid.paths import session_output_dir
+from helpers import checksums, files_below, output_files, run_snakemake, sessions_run
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
 

@@ -107,7 +107,7 @@ class FileDeidentifier:
         facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
             result = self.anonymize(dataset)
-        except Exception as error:  # dicognito met a value it cannot handle; name the file, not the value
+        except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
         target.parent.mkdir(parents=True, exist_ok=True)
         # Named per process, so a leftover worker of a killed job never renames another's half-written file.

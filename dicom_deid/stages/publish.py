@@ -13,10 +13,9 @@ import logging
 import os
 import shutil
 import zipfile
-from pathlib import Path
-
 from collections import Counter
 from importlib.metadata import version
+from pathlib import Path
 
 from dicom_deid.job import session_error
 from dicom_deid.records import (
@@ -140,9 +139,7 @@ def session_report(
             dropped_dicomdir=outcomes[Outcome.DROPPED],
             values_repaired=sum(repaired.values()),
         ),
-        skipped=[
-            SkippedFile(r.relpath, r.reason) for r in results if r.outcome in (Outcome.SKIPPED, Outcome.DROPPED)
-        ],
+        skipped=[SkippedFile(r.relpath, r.reason) for r in results if r.outcome in (Outcome.SKIPPED, Outcome.DROPPED)],
         files_left_out=left_out,
         repaired_values_by_keyword=dict(sorted(repaired.items())),
         scrubbed=dict(sorted(scrubbed.items())),

@@ -297,9 +297,7 @@ def _rerun_section(entries: list[SessionEntry], paths: Paths) -> str:
 def _count_sections(entries: list[SessionEntry]) -> str:
     sections = []
     for name in COUNT_MAPPINGS:
-        rows = [
-            [_e(e.session), _e(key), count] for e in entries for key, count in _counts(e.report, name).items()
-        ]
+        rows = [[_e(e.session), _e(key), count] for e in entries for key, count in _counts(e.report, name).items()]
         sections.append(f"<h2>{_e(COUNT_MAPPINGS[name])}</h2>" + _table(["session", "where", "count"], rows))
     return "".join(sections)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pydicom
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
@@ -184,7 +184,7 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
             # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
             spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels)
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any way a written file fails to parse is a failed check
         failures["readable"].append(f"{relpath}: output does not read as DICOM ({type(error).__name__})")
         return failures
 
@@ -212,8 +212,10 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
         elif values and after[path] == values:
             failures["replaced_tags_changed"].append(f"{relpath}: {keyword} still holds its original value")
     failures["profile_held"] += _profile_failures(facts, dataset, policy, relpath, public_after)
-    if policy is not None and policy.patient_name is not None and str(dataset.get("PatientName", "")) != (
-        policy.patient_name
+    if (
+        policy is not None
+        and policy.patient_name is not None
+        and str(dataset.get("PatientName", "")) != (policy.patient_name)
     ):
         failures["policy_held"].append(f"{relpath}: PatientName is not the session label")
 
@@ -222,7 +224,9 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     # Attributes that name things (Manufacturer, private creators) are blanked: a value found only there is no leak.
     masked = _masked(parsed, _naming_spans(dataset.file_meta) + _naming_spans(dataset))
     header = meta + (masked[: spans[0][0]] if spans else masked)
-    outside_pixels = [header] + [masked[end:following] for (_, end), (following, _) in zip(spans, spans[1:])]
+    outside_pixels = [header] + [
+        masked[end:following] for (_, end), (following, _) in zip(spans, spans[1:], strict=False)
+    ]
     outside_pixels += [masked[spans[-1][1] :]] if spans else []
     # A pseudonym may contain an original word by chance (a fake address ending in the original country,
     # RADIOLOGY where another element was RADIOLOGY): an original found among the values written in place of
@@ -283,7 +287,7 @@ def _action_problem(code: str, tag, vr: str, before: list[str] | None, element) 
         return ""
     if element is None:
         return "" if code in ("X/Z", "X/D", "X/Z/D") else "removed"
-    if vr == "SQ" or code in ("K", "C") and tag in _REPLACED:
+    if vr == "SQ" or (code in ("K", "C") and tag in _REPLACED):
         return ""  # a sequence stays (K, C, D) or is emptied (Z); the 13 keep their pseudonyms (replaced_tags_changed)
     after = _strings(element)
     if code == "K":
@@ -399,4 +403,3 @@ def _token(needle: bytes) -> re.Pattern:
 def check_file(source: Path, output: Path, relpath: str, policy: Policy | None = None) -> dict[str, list[str]]:
     """Compare one output file with its original on disk (for tests and re-checks)."""
     return check_output(original_facts(read_instance(source, relpath), policy), output, relpath, policy)
-

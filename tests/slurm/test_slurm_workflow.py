@@ -31,11 +31,11 @@ if os.environ.get("DEID_SLURM_TESTS") != "1":
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers and test_workflow
 
-import test_workflow as local  # noqa: E402
-from helpers import REPO, checksums, files_below, output_files, planted_values, sessions_run  # noqa: E402
+import test_workflow as local
 
-from dicom_deid.example_tree import build_example_tree  # noqa: E402
-from dicom_deid.paths import session_output_dir  # noqa: E402
+from dicom_deid.example_tree import build_example_tree
+from dicom_deid.paths import session_output_dir
+from helpers import REPO, checksums, files_below, output_files, planted_values, sessions_run
 
 PROFILE = REPO / "profiles" / "slurm"
 RUN_TIMEOUT = int(os.environ.get("DEID_SLURM_RUN_TIMEOUT", "300"))  # seconds per snakemake run: a hang fails
