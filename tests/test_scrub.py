@@ -172,3 +172,19 @@ def test_a_uid_inside_a_longer_uid_is_left_alone(tmp_path):
     assert first == f"{study}.77" and second == output.StudyInstanceUID
     assert result.scrubbed == {"StudyInstanceUID in private (0029,xx61)": 1}
     assert not any(result.failures.values())  # the verifier draws the same line
+
+
+def test_a_fake_name_that_contains_an_original_name_part_is_no_leftover(tmp_path):
+    # dicognito draws fake names from a list of common names: ROSALINDA may stand in for an original ROSALIND.
+    dataset = planted()
+    dataset.OperatorsName = "TECHNICIAN^OPAL"
+    given = dataset.PatientName.given_name
+    assert len(given) >= 6
+    _, _, source, output_path = deidentify(dataset, tmp_path)
+    output = pydicom.dcmread(output_path)
+    output.OperatorsName = f"SMITH^{given}A"  # a pseudonym, written in place of another name
+    output.save_as(output_path, enforce_file_format=True)
+    assert not any(check_file(source, output_path, "IM1.dcm", default_policy(SEED)).values())
+    output.ImageComments = f"{given}A"  # the same bytes outside a pseudonym are a leftover
+    output.save_as(output_path, enforce_file_format=True)
+    assert check_file(source, output_path, "IM1.dcm", default_policy(SEED))["no_original_values_in_bytes"]

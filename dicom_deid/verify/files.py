@@ -44,6 +44,7 @@ _SCANNED = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
 _NAMING = frozenset(tag_for_keyword(k) for k in tags.NAMING_KEYWORDS)
 _PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_KEYWORDS)
 _PATIENT_ID, _STUDY_UID = tag_for_keyword("PatientID"), tag_for_keyword("StudyInstanceUID")
+_PATIENT_NAME = tag_for_keyword("PatientName")
 
 
 def _vr(dataset: pydicom.Dataset, tag) -> str | None:
@@ -120,6 +121,7 @@ class Facts:
     transfer_syntax: str
     pixels: dict[int, bytes]
     replaced: dict[tuple, list[str]] = field(default_factory=dict)
+    names: dict[tuple, list[str]] = field(default_factory=dict)  # every person name, by path
     identifying: set[str] = field(default_factory=set)
     charsets: tuple[str, ...] = ()
     patient_id: str = ""
@@ -156,6 +158,8 @@ def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Fa
         values = _strings(element)
         if element.tag in _REPLACED:
             facts.replaced[path] = values
+        if element.VR == "PN":
+            facts.names[path] = values
         if element.VR == "UI":
             values = [v for v in values if not tags.uid_is_kept(element.keyword, v)]
         facts.identifying.update(_identifying(values, element.VR))
@@ -184,6 +188,8 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
             # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
             spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels)
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
+            # Before anything is decoded: a decoded element no longer knows where its value lies.
+            value_spans = {**_value_spans(dataset.file_meta, ("meta",)), **_value_spans(dataset)}
     except Exception as error:  # noqa: BLE001 - any way a written file fails to parse is a failed check
         failures["readable"].append(f"{relpath}: output does not read as DICOM ({type(error).__name__})")
         return failures
@@ -196,11 +202,15 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     kept = _kept(policy)
     removed = _REMOVED - kept
     after = {}
-    for path, element in walk_selected(dataset, lambda tag, vr: tag in _REPLACED or tag in removed):
+    names_after = {}
+    for path, element in walk_selected(dataset, lambda tag, vr: tag in _REPLACED or tag in removed or vr == "PN"):
         if element.tag in removed:
             failures["removed_tags_absent"].append(f"{relpath}: {element.keyword} still present")
         else:
-            after[path] = _strings(element)
+            if element.tag in _REPLACED:
+                after[path] = _strings(element)
+            if element.VR == "PN":
+                names_after[path] = _strings(element)
     failures["policy_held"] += _private_policy_failures(dataset, policy, relpath)
     public_after = dict(_walk_public(dataset)) if facts.profile else {}
     for path, values in facts.replaced.items():
@@ -222,19 +232,23 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
     # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
     # Attributes that name things (Manufacturer, private creators) are blanked: a value found only there is no leak.
-    masked = _masked(parsed, _naming_spans(dataset.file_meta) + _naming_spans(dataset))
+    # Blanked before the scan: attributes that name things (Manufacturer, private creators), where a value
+    # found identifies nobody; and each value written in place of a different original (a fake name drawn from
+    # a list of common names may contain an original name part; a fake address, the original country; the
+    # data2bids label, a department called MRI).
+    pseudonyms = {path for path, values in after.items() if values != facts.replaced.get(path)}
+    pseudonyms |= {path for path, values in names_after.items() if values != facts.names.get(path)}
+    pseudonyms.add((_PATIENT_NAME,))
+    masked = _masked(
+        parsed, [span for path, span in value_spans.items() if path in pseudonyms or _names_a_thing(path[-1])]
+    )
     header = meta + (masked[: spans[0][0]] if spans else masked)
     outside_pixels = [header] + [
         masked[end:following] for (_, end), (following, _) in zip(spans, spans[1:], strict=False)
     ]
     outside_pixels += [masked[spans[-1][1] :]] if spans else []
-    # A pseudonym may contain an original word by chance (a fake address ending in the original country,
-    # RADIOLOGY where another element was RADIOLOGY): an original found among the values written in place of
-    # the originals is no leftover.
-    written = [value.upper() for values in after.values() for value in values]
-    written += [str(dataset.get("PatientName", "")).upper()]
     for value in facts.identifying:
-        if len(value) < MIN_SCAN_LENGTH or any(_token(value.upper().encode()).search(w.encode()) for w in written):
+        if len(value) < MIN_SCAN_LENGTH:
             continue
         needles = _encodings(value, facts.charsets)
         if _UID_LIKE.fullmatch(value):  # a UID is never part of a longer UID
@@ -352,19 +366,25 @@ class _EveryPrivate:
 _EVERY_PRIVATE = _EveryPrivate()
 
 
-def _naming_spans(dataset: pydicom.Dataset) -> list[tuple[int, int]]:
-    """Where the values of attributes that name things lie in the parsed stream, at every depth."""
-    spans = []
+def _names_a_thing(tag) -> bool:
+    return tag in _NAMING or (tag.is_private and 0x10 <= tag.element <= 0xFF)
+
+
+def _value_spans(dataset: pydicom.Dataset, prefix: tuple = ()) -> dict[tuple, tuple[int, int]]:
+    """Where the values of naming attributes, person names and the replaced attributes lie in the parsed
+    stream, by path, at every depth."""
+    spans = {}
     for tag in dataset.keys():  # noqa: SIM118 - keys() leaves values undecoded
         raw = dataset.get_item(tag)
-        naming = tag in _NAMING or (tag.is_private and 0x10 <= tag.element <= 0xFF)
-        if naming and isinstance(raw, RawDataElement) and raw.value_tell is not None:
-            spans.append((raw.value_tell, raw.value_tell + raw.length))
-        elif _vr(dataset, tag) == "SQ":
+        vr = _vr(dataset, tag)
+        wanted = _names_a_thing(tag) or tag in _REPLACED or vr == "PN"
+        if wanted and isinstance(raw, RawDataElement) and raw.value_tell is not None:
+            spans[(*prefix, tag)] = (raw.value_tell, raw.value_tell + raw.length)
+        elif vr == "SQ":
             element = dataset[tag]
             if element.VR == "SQ":
-                for item in element.value:
-                    spans += _naming_spans(item)
+                for index, item in enumerate(element.value):
+                    spans.update(_value_spans(item, (*prefix, tag, index)))
     return spans
 
 
