@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import trees
+from bench import measure, trees
 from bench.measure import measure_case, run_workflow, snapshot_workflow
 from bench.planning import measure_scale
 from bench.report import machine_info, report
@@ -76,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="only profile the workflow's stages in-process over N files (profile.txt beside --out)",
     )
+    parser.add_argument(
+        "--workflow-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed on to the workflow's --config, e.g. profile=basic (repeatable)",
+    )
     args = parser.parse_args(argv)
+    measure.EXTRA_CONFIG[:] = args.workflow_config
 
     if args.profile_files:
         from bench.profiling import profile

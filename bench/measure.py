@@ -184,8 +184,12 @@ def workflow_config(case_dir: Path, input_dir: Path) -> dict[str, str]:
     }
 
 
+# Further KEY=VALUE settings for every workflow run (bench --workflow-config), e.g. profile=basic.
+EXTRA_CONFIG: list[str] = []
+
+
 def snakemake_cmd(case_dir: Path, input_dir: Path, cores: int, *extra: str) -> list[str]:
-    config = [f"{key}={value}" for key, value in workflow_config(case_dir, input_dir).items()]
+    config = [f"{key}={value}" for key, value in workflow_config(case_dir, input_dir).items()] + EXTRA_CONFIG
     return [SNAKEMAKE, "--cores", str(cores), *extra, "--config", *config]
 
 

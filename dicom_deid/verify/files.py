@@ -229,9 +229,6 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     ):
         failures["policy_held"].append(f"{relpath}: PatientName is not the session label")
 
-    # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
-    # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
-    # Attributes that name things (Manufacturer, private creators) are blanked: a value found only there is no leak.
     # Blanked before the scan: attributes that name things (Manufacturer, private creators), where a value
     # found identifies nobody; and each value written in place of a different original (a fake name drawn from
     # a list of common names may contain an original name part; a fake address, the original country; the
@@ -239,14 +236,15 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     pseudonyms = {path for path, values in after.items() if values != facts.replaced.get(path)}
     pseudonyms |= {path for path, values in names_after.items() if values != facts.names.get(path)}
     pseudonyms.add((_PATIENT_NAME,))
-    masked = _masked(
-        parsed, [span for path, span in value_spans.items() if path in pseudonyms or _names_a_thing(path[-1])]
-    )
-    header = meta + (masked[: spans[0][0]] if spans else masked)
-    outside_pixels = [header] + [
-        masked[end:following] for (_, end), (following, _) in zip(spans, spans[1:], strict=False)
+    blanked = [span for path, span in value_spans.items() if path in pseudonyms or _names_a_thing(path[-1])]
+    # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
+    # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
+    bounds = [0, *(edge for span in spans for edge in span), len(parsed)]
+    outside_pixels = [
+        _masked(parsed, start, end, blanked) for start, end in zip(bounds[::2], bounds[1::2], strict=True)
     ]
-    outside_pixels += [masked[spans[-1][1] :]] if spans else []
+    header = meta + outside_pixels[0]
+    outside_pixels[0] = header
     for value in facts.identifying:
         if len(value) < MIN_SCAN_LENGTH:
             continue
@@ -388,13 +386,15 @@ def _value_spans(dataset: pydicom.Dataset, prefix: tuple = ()) -> dict[tuple, tu
     return spans
 
 
-def _masked(parsed: bytes, spans: list[tuple[int, int]]) -> bytes:
-    if not spans:
-        return parsed
-    buffer = bytearray(parsed)
-    for start, end in spans:
-        buffer[start:end] = bytes(end - start)
-    return bytes(buffer)
+def _masked(parsed: bytes, start: int, end: int, blanked: list[tuple[int, int]]) -> bytes:
+    """parsed[start:end] with the blanked spans zeroed; copies only that part (pixel data can be 100s of MB)."""
+    inside = [(max(a, start), min(b, end)) for a, b in blanked if a < end and b > start]
+    if not inside:
+        return parsed[start:end]
+    part = bytearray(parsed[start:end])
+    for a, b in inside:
+        part[a - start : b - start] = bytes(b - a)
+    return bytes(part)
 
 
 def _split_parsed(content: bytes, transfer_syntax: str) -> tuple[bytes, bytes]:
