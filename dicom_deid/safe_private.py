@@ -109,6 +109,16 @@ class SafePrivateList:
         return frozenset(self._index)
 
 
+class _EveryPrivate:
+    """A list on which every private element is safe: walk_private with it visits, and keeps, them all."""
+
+    def is_safe(self, dataset: Dataset, tag: TagType) -> bool:
+        return True
+
+
+EVERY_PRIVATE = _EveryPrivate()
+
+
 @functools.cache
 def load_safe_private(path: Path | str = DEFAULT_PATH) -> SafePrivateList:
     """Read the list once per process and path (the workflow asks for it once per file)."""

@@ -22,7 +22,7 @@ from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
 from dicom_deid.job import session_error
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
-from dicom_deid.safe_private import load_safe_private, walk_private
+from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub
 from dicom_deid.verify.files import check_output, original_facts
 
@@ -41,9 +41,9 @@ def _complete_file_meta(dataset: pydicom.Dataset) -> None:
 def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[int, int]:
     """Keep every private element, only the safe ones (data/safe_private.tsv), or none; (kept, removed)."""
     if private_tags == "keep":
-        return sum(1 for _ in walk_private(dataset, _KEEP_ALL)), 0
+        return sum(1 for _ in walk_private(dataset, EVERY_PRIVATE)), 0
     if private_tags == "remove":
-        removed = sum(1 for _, _, kept in walk_private(dataset, _KEEP_ALL) if kept)
+        removed = sum(1 for _, _, kept in walk_private(dataset, EVERY_PRIVATE) if kept)
         dataset.remove_private_tags()
         return 0, removed
     decisions = list(walk_private(dataset, load_safe_private()))  # decide first: deleting while walking skips
@@ -52,16 +52,6 @@ def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[i
             del owner[tag]
     kept = sum(keep for _, _, keep in decisions)
     return kept, len(decisions) - kept
-
-
-class _KeepAll:
-    """A safe list on which every private element is safe: counts them with the same walk."""
-
-    def is_safe(self, dataset, tag) -> bool:
-        return True
-
-
-_KEEP_ALL = _KeepAll()
 
 
 class FileDeidentifier:

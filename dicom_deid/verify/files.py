@@ -28,7 +28,7 @@ from dicom_deid import tags
 from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance
 from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, load_profile_table
 from dicom_deid.records import Policy
-from dicom_deid.safe_private import load_safe_private, walk_private
+from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.verify import FILE_CHECKS
 
 # Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
@@ -350,18 +350,10 @@ def _private_policy_failures(dataset: pydicom.Dataset, policy: Policy | None, re
     if policy is None or policy.private_tags == "keep":
         return []
     if policy.private_tags == "remove":
-        left = [tag for _, tag, _ in walk_private(dataset, _EVERY_PRIVATE)]
+        left = [tag for _, tag, _ in walk_private(dataset, EVERY_PRIVATE)]
     else:
         left = [tag for _, tag, safe in walk_private(dataset, load_safe_private()) if not safe]
     return [f"{relpath}: private element {tag} left with private_tags: {policy.private_tags}" for tag in left]
-
-
-class _EveryPrivate:
-    def is_safe(self, dataset, tag) -> bool:
-        return True
-
-
-_EVERY_PRIVATE = _EveryPrivate()
 
 
 def _names_a_thing(tag) -> bool:
