@@ -21,11 +21,12 @@ from collections import Counter
 from collections.abc import Callable
 
 import pydicom
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicom_deid import tags
+from dicom_deid.dicomfile import stored_vr
 from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, ProfileTable, load_profile_table
 
 PROFILES = ("minimal", "basic")
@@ -172,13 +173,7 @@ class BasicProfile:
 
 
 def _is_sequence(dataset: Dataset, tag) -> bool:
-    vr = dataset.get_item(tag).VR
-    if vr in (None, "UN"):
-        try:
-            vr = dictionary_VR(tag)
-        except KeyError:
-            return False
-    return vr == "SQ"
+    return stored_vr(dataset, tag) == "SQ"
 
 
 def _code_item(code: tuple[str, str]) -> Dataset:

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -29,6 +30,18 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
 # sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.
 _EOF_WARNING = "End of file reached before delimiter"
+
+
+def stored_vr(dataset: pydicom.Dataset, tag) -> str | None:
+    """An element's VR without decoding it: as the file gives it, else (implicit VR, UN) the dictionary's for a
+    public tag. Decoding every element to learn its VR would make pydicom re-encode all of them on writing."""
+    vr = dataset.get_item(tag).VR
+    if vr in (None, "UN"):
+        try:
+            return dictionary_VR(tag)
+        except KeyError:  # private, or unknown: only decoding tells
+            return vr
+    return vr
 
 
 class NotDicom(Exception):

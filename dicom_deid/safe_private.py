@@ -22,10 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag, TagType
+
+from dicom_deid.dicomfile import stored_vr
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "safe_private.tsv"
 COLUMNS = ("creator", "group", "element", "name", "read_by", "why", "source")
@@ -229,17 +230,9 @@ def walk_private(dataset: Dataset, safe_list: SafePrivateList | None = None) -> 
 
 def _may_be_sequence(dataset: Dataset, tag: BaseTag) -> bool:
     """Without decoding the element: decoding every element would make pydicom re-encode all of them."""
-    vr = dataset.get_item(tag).VR
-    if vr == "SQ":
-        return True
-    if vr not in (None, "UN"):
-        return False
-    if tag.is_private:
-        return True  # implicit VR: only decoding tells (pydicom looks the creator up in its private dictionary)
-    try:
-        return dictionary_VR(tag) == "SQ"
-    except KeyError:
-        return False
+    vr = stored_vr(dataset, tag)
+    # A private element of an implicit-VR file: only decoding tells (pydicom looks its creator up).
+    return vr == "SQ" or (tag.is_private and vr in (None, "UN"))
 
 
 def remove_unsafe_private(dataset: Dataset, safe_list: SafePrivateList | None = None) -> int:

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import pydicom
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 
 from dicom_deid import tags
+from dicom_deid.dicomfile import stored_vr
 
 MIN_LENGTH = 3
 ANYWHERE_LENGTH = 6
@@ -39,16 +40,6 @@ _NAMING_TAGS = frozenset(tag_for_keyword(k) for k in tags.NAMING_KEYWORDS)
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _CHARSET = 0x00080005
 Path = tuple  # (tag, item index, tag, ...)
-
-
-def _vr(dataset: pydicom.Dataset, tag) -> str | None:
-    vr = dataset.get_item(tag).VR
-    if vr in (None, "UN") and not tag.is_private:
-        try:
-            return dictionary_VR(tag)
-        except KeyError:
-            return vr
-    return vr
 
 
 def _strings(element: pydicom.DataElement) -> list[str]:
@@ -77,7 +68,7 @@ def known_values(dataset: pydicom.Dataset, keep: tuple[str, ...] = ()) -> dict[P
 
     def walk(ds: pydicom.Dataset, prefix: Path) -> None:
         for tag in sorted(ds.keys()):
-            vr = _vr(ds, tag)
+            vr = stored_vr(ds, tag)
             if vr == "SQ":
                 element = ds[tag]
                 if element.VR == "SQ":
@@ -251,7 +242,7 @@ class _Needles:
 
 def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -> None:
     for tag in sorted(dataset.keys()):
-        vr = _vr(dataset, tag)
+        vr = stored_vr(dataset, tag)
         if vr == "SQ":
             element = dataset[tag]
             if element.VR == "SQ":

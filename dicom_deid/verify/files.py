@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pydicom
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
-from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance
+from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance, stored_vr
 from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, load_profile_table
 from dicom_deid.records import Policy
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
@@ -47,16 +47,6 @@ _PATIENT_ID, _STUDY_UID = tag_for_keyword("PatientID"), tag_for_keyword("StudyIn
 _PATIENT_NAME = tag_for_keyword("PatientName")
 
 
-def _vr(dataset: pydicom.Dataset, tag) -> str | None:
-    vr = dataset.get_item(tag).VR
-    if vr in (None, "UN"):  # implicit VR files carry no VR; the dictionary knows it for public tags
-        try:
-            return dictionary_VR(tag)
-        except KeyError:
-            return vr
-    return vr
-
-
 def walk_selected(dataset: pydicom.Dataset, wanted, prefix: tuple = ()):
     """Yield (path, element) for elements that `wanted(tag, vr)` accepts, at every depth.
 
@@ -65,7 +55,7 @@ def walk_selected(dataset: pydicom.Dataset, wanted, prefix: tuple = ()):
     """
     for tag in sorted(dataset.keys()):
         path = (*prefix, tag)
-        vr = _vr(dataset, tag)
+        vr = stored_vr(dataset, tag)
         is_sequence = vr == "SQ"
         if not is_sequence and not wanted(tag, vr):
             continue
@@ -366,7 +356,7 @@ def _value_spans(dataset: pydicom.Dataset, prefix: tuple = ()) -> dict[tuple, tu
     spans = {}
     for tag in dataset.keys():  # noqa: SIM118 - keys() leaves values undecoded
         raw = dataset.get_item(tag)
-        vr = _vr(dataset, tag)
+        vr = stored_vr(dataset, tag)
         wanted = _names_a_thing(tag) or tag in _REPLACED or vr == "PN"
         if wanted and isinstance(raw, RawDataElement) and raw.value_tell is not None:
             spans[(*prefix, tag)] = (raw.value_tell, raw.value_tell + raw.length)
