@@ -10,8 +10,8 @@ removed), and `scrub` rewrites the other elements:
 - binary elements (OB, OW, UN: private headers): each occurrence, in every encoding a file uses (Latin-1,
   UTF-8, the declared character set, UTF-16 as Siemens' private headers use it), replaced by bytes of the same
   length, so that CSA and similar headers still parse.
-What counts as an occurrence follows the verifier's length rule: values of fewer than MIN_LENGTH characters are
-never searched for, shorter than ANYWHERE_LENGTH only as whole tokens. Attributes that name things rather than
+What counts as an occurrence follows the verifier's length rule (tags.MIN_SCAN_LENGTH, tags.ANYWHERE_SCAN_LENGTH):
+short values are never searched for, short-ish ones only as whole tokens. Attributes that name things rather than
 people (tags.NAMING_KEYWORDS), private creators, UIDs, codes, dates and numbers are never rewritten.
 Imports no dicognito.
 """
@@ -30,8 +30,6 @@ from pydicom.dataelem import RawDataElement
 from dicom_deid import tags
 from dicom_deid.dicomfile import stored_vr
 
-MIN_LENGTH = 3
-ANYWHERE_LENGTH = 6
 TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 MAX_LENGTH = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
@@ -120,7 +118,7 @@ def replacements(known: dict[Path, list[str]], dataset: pydicom.Dataset) -> dict
 
 
 def _pair(pairs: dict, original: str, new: str, keyword: str) -> None:
-    if len(original) < MIN_LENGTH or original.upper() in tags.PLACEHOLDERS or original == new:
+    if len(original) < tags.MIN_SCAN_LENGTH or original.upper() in tags.PLACEHOLDERS or original == new:
         return
     pairs.setdefault(original, (new, keyword))
 
@@ -156,7 +154,7 @@ def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_N
                 continue
             if encoded not in seen:
                 seen.add(encoded)
-                needles.append(_Needle(encoded, new, encoding, keyword, len(original) < ANYWHERE_LENGTH))
+                needles.append(_Needle(encoded, new, encoding, keyword, len(original) < tags.ANYWHERE_SCAN_LENGTH))
     return needles
 
 

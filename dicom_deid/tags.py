@@ -105,3 +105,11 @@ NAMING_KEYWORDS = frozenset(
 # Values that stand for "nobody" in exports that were already (partly) anonymized, and phantoms: never a
 # leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value.
 PLACEHOLDERS = frozenset({"ANONYMOUS", "ANONYMIZED", "ANON", "PHANTOM", "UNKNOWN", "NONE", "NULL", "N/A", "NA"})
+
+# Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
+# than ANYWHERE_SCAN_LENGTH, they are searched in the header only (before pixel data) and as whole tokens
+# only: a StudyID "204" must not match inside "85204" of a vendor's XML. Longer ones are searched as plain
+# bytes everywhere but in the pixel values (which must equal the original's anyway).
+# The scrub (scrub.py) replaces by the same rule: what the scan would find is what is replaced.
+MIN_SCAN_LENGTH = 3
+ANYWHERE_SCAN_LENGTH = 6

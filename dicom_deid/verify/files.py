@@ -31,13 +31,6 @@ from dicom_deid.records import Policy
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.verify import FILE_CHECKS
 
-# Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
-# than ANYWHERE_SCAN_LENGTH, they are searched in the header only (before pixel data) and as whole tokens
-# only: a StudyID "204" must not match inside "85204" of a vendor's XML. Longer ones are searched as plain
-# bytes everywhere but in the pixel values (which must equal the original's anyway).
-MIN_SCAN_LENGTH = 3
-ANYWHERE_SCAN_LENGTH = 6
-
 _REPLACED = frozenset(tag_for_keyword(k) for k in tags.REPLACED)
 _REMOVED = frozenset(tag_for_keyword(k) for k in tags.REMOVED)
 _SCANNED = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
@@ -236,12 +229,12 @@ def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None
     header = meta + outside_pixels[0]
     outside_pixels[0] = header
     for value in facts.identifying:
-        if len(value) < MIN_SCAN_LENGTH:
+        if len(value) < tags.MIN_SCAN_LENGTH:
             continue
         needles = _encodings(value, facts.charsets)
         if _UID_LIKE.fullmatch(value):  # a UID is never part of a longer UID
             found = any(_uid(needle).search(part) for needle in needles for part in outside_pixels if needle in part)
-        elif len(value) >= ANYWHERE_SCAN_LENGTH:
+        elif len(value) >= tags.ANYWHERE_SCAN_LENGTH:
             found = any(needle in part for needle in needles for part in outside_pixels)
         else:
             found = any(_token(needle).search(header) for needle in needles)
