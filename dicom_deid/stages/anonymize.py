@@ -7,6 +7,7 @@ anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands th
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -99,19 +100,23 @@ class FileDeidentifier:
             result = self.anonymize(dataset)
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
+        _complete_file_meta(dataset)
+        # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
+        # the check below parses and scans exactly the bytes the file holds.
+        encoded = io.BytesIO()
+        try:
+            dataset.save_as(encoded, enforce_file_format=True)
+        except (AttributeError, ValueError, TypeError) as error:
+            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
+        content = encoded.getvalue()
         target.parent.mkdir(parents=True, exist_ok=True)
         # Named per process, so a leftover worker of a killed job never renames another's half-written file.
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        _complete_file_meta(dataset)
-        try:
-            dataset.save_as(partial, enforce_file_format=True)
-        except (AttributeError, ValueError, TypeError) as error:  # not OSError: a full disk must stop the job
-            partial.unlink(missing_ok=True)
-            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
-            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
+        partial.write_bytes(content)  # an OSError (a full disk) stops the job
         os.replace(partial, target)
         result.relpath, result.burned_in = relpath, burned_in
-        result.failures = check_output(facts, target, relpath, self.policy)
+        result.failures = check_output(facts, content, relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
         if crosswalk:

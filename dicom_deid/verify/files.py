@@ -158,10 +158,10 @@ def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Fa
     return facts
 
 
-def check_output(facts: Facts, output: Path, relpath: str, policy: Policy | None = None) -> dict[str, list[str]]:
-    """Read the written file back and compare it with the original's facts: {check: [failure, ...]}."""
+def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | None = None) -> dict[str, list[str]]:
+    """Parse the bytes written (the whole output file) and compare them with the original's facts:
+    {check: [failure, ...]}."""
     failures: dict[str, list[str]] = {name: [] for name in FILE_CHECKS}
-    content = output.read_bytes()  # the one read of the output: parsed below, then scanned
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -397,4 +397,4 @@ def _token(needle: bytes) -> re.Pattern:
 
 def check_file(source: Path, output: Path, relpath: str, policy: Policy | None = None) -> dict[str, list[str]]:
     """Compare one output file with its original on disk (for tests and re-checks)."""
-    return check_output(original_facts(read_instance(source, relpath), policy), output, relpath, policy)
+    return check_output(original_facts(read_instance(source, relpath), policy), output.read_bytes(), relpath, policy)
