@@ -11,7 +11,8 @@ rule anonymize_session:
         PATHS.session_log("anonymize_session", **S),
     conda:
         "../environment.yml"
-    threads: config["threads"]
+    threads: SESSION_THREADS
+    priority: largest_first
     resources:
         mem_mb=SESSION_MEM_MB,
         runtime=session_runtime,

@@ -11,6 +11,7 @@ from dicom_deid.config_checks import keep_problems, path_problems, profile_probl
 from dicom_deid.discovery import discover
 from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import Paths, data2bids_label
+from dicom_deid.scheduling import workers_per_session
 
 problems = path_problems(config) + keep_problems(config) + profile_problems(config)
 if problems:
@@ -75,6 +76,34 @@ SETTINGS.update(private_tags=PRIVATE_TAGS, basic_options=BASIC_OPTIONS)
 os.environ.update(
     PATH=os.pathsep.join([f"{workflow.basedir}/scripts", os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 )
+
+
+
+def running_here():
+    # Jobs run by this Snakemake process on this machine: not on a cluster, not inside a cluster job.
+    return workflow.local_exec and not (workflow.remote_exec or workflow.subprocess_exec)
+
+
+def session_threads():
+    # Workers per session job (dicom_deid/scheduling.py): one when many sessions can overlap instead. On a
+    # cluster, and when only planning, every job asks for `threads`, as before.
+    if not running_here() or workflow.dryrun:
+        return config["threads"]
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores given
+        return config["threads"]
+    to_do = sum(not os.path.exists(PATHS.session_report(*key)) for key in SESSIONS)
+    return workers_per_session(config["threads"], cores, to_do)
+
+
+SESSION_THREADS = session_threads()
+# Largest sessions first (and their unpack jobs), so the sessions that run last, maybe alone, are small ones.
+SESSION_SIZE_RANK = {key: rank for rank, key in enumerate(sorted(SESSIONS, key=lambda key: SESSIONS[key].size_bytes))}
+
+
+def largest_first(wildcards):
+    return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)]
 
 # Plain values and patterns where a function is not needed: Snakemake inspects every input function
 # of every job, which at 5,000 sessions costs seconds.

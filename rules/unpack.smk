@@ -9,6 +9,7 @@ rule unpack_archives:
         PATHS.session_log("unpack_archives", **S),
     conda:
         "../environment.yml"
+    priority: largest_first  # as its session's anonymize job
     params:
         limits=json.dumps(config["archives"]),
         status=PATHS.status(**S),  # written if the job fails, for the reports

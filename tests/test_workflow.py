@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from dicom_deid import tags
 from dicom_deid.archives import archive_destination, archive_stem
 from dicom_deid.example_tree import ExampleTree, build_example_tree
-from dicom_deid.paths import session_output_dir
+from dicom_deid.paths import session_input_dir, session_output_dir
 from helpers import (
     checksums,
     elements,
@@ -222,3 +223,21 @@ def test_session_without_archives_skips_the_unpack_stage_until_one_appears(tmp_p
     log = run_snakemake(tmp_path).stdout
     assert sessions_run(log, "unpack_archives") == sessions_run(log) == {"EPL31_LHS_0002_01"}
     assert set(output_files(out)) == expected | {"scans/DICOM/0001/IM1", "scans/DICOM/0002/IM1.dcm"}
+
+
+def test_many_sessions_overlap_with_one_worker_each_largest_first(tmp_path):
+    # 6 sessions on 2 cores (dicom_deid/scheduling.py): one worker per session job, the biggest session first.
+    source = Path(get_testdata_file("MR_small.dcm"))
+    for number, files in enumerate([2, 1, 6, 3, 1, 2], start=1):  # SUBJ3 is the largest
+        session = session_input_dir(tmp_path / "input", f"SUBJ{number}", "01")
+        session.mkdir(parents=True)
+        for index in range(files):
+            shutil.copy(source, session / f"IM{index}.dcm")
+    log = run_snakemake(tmp_path, "--printshellcmds").stdout
+    anonymize_commands = [line for line in log.splitlines() if line.startswith("Shell command: anonymize_session.py ")]
+    assert len(anonymize_commands) == 6
+    assert all(" --workers 1 " in line for line in anonymize_commands)
+    assert "--session SUBJ3_01 " in anonymize_commands[0]
+    assert len(sessions_run(log)) == 6
+    summary = (tmp_path / "output" / "reports" / "summary.tsv").read_text()
+    assert summary.count("\tpublished\t") == 6
