@@ -9,10 +9,10 @@ rule anonymize_session:
         anonymized=temp(directory(PATHS.anonymized(**S))),
     log:
         PATHS.session_log("anonymize_session", **S),
+    priority: largest_first
     conda:
         "../environment.yml"
     threads: SESSION_THREADS
-    priority: largest_first
     resources:
         mem_mb=SESSION_MEM_MB,
         runtime=session_runtime,

@@ -78,7 +78,6 @@ os.environ.update(
 )
 
 
-
 def running_here():
     # Jobs run by this Snakemake process on this machine: not on a cluster, not inside a cluster job.
     return workflow.local_exec and not (workflow.remote_exec or workflow.subprocess_exec)
@@ -104,6 +103,7 @@ SESSION_SIZE_RANK = {key: rank for rank, key in enumerate(sorted(SESSIONS, key=l
 
 def largest_first(wildcards):
     return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)]
+
 
 # Plain values and patterns where a function is not needed: Snakemake inspects every input function
 # of every job, which at 5,000 sessions costs seconds.

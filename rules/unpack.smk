@@ -7,9 +7,9 @@ rule unpack_archives:
         unpacked=temp(directory(PATHS.unpacked(**S))),
     log:
         PATHS.session_log("unpack_archives", **S),
+    priority: largest_first  # as its session's anonymize job
     conda:
         "../environment.yml"
-    priority: largest_first  # as its session's anonymize job
     params:
         limits=json.dumps(config["archives"]),
         status=PATHS.status(**S),  # written if the job fails, for the reports
