@@ -36,6 +36,7 @@ class Job:
     first_seen: float = 0.0
     last_seen: float = 0.0
     peak_rss: int = 0  # summed over the job's process tree
+    cpu_s: float = 0.0  # user + system of the job's process tree at its last sample (the last 0.1 s is missed)
 
 
 class JobSampler(threading.Thread):
@@ -46,6 +47,7 @@ class JobSampler(threading.Thread):
         self.root, self.started, self.interval = psutil.Process(pid), started, interval
         self.jobs: dict[tuple[int, float], Job] = {}
         self.own_peak = 0
+        self.own_cpu = 0.0  # the command's own process, without its jobs
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -57,6 +59,8 @@ class JobSampler(threading.Thread):
         now = time.perf_counter() - self.started
         try:
             self.own_peak = max(self.own_peak, self.root.memory_info().rss)
+            times = self.root.cpu_times()
+            self.own_cpu = times.user + times.system
             children = self.root.children()
         except psutil.Error:
             return
@@ -71,6 +75,7 @@ class JobSampler(threading.Thread):
                 continue
             job.last_seen = now
             job.peak_rss = max(job.peak_rss, sum(rss_of(p) for p in procs))
+            job.cpu_s = max(job.cpu_s, cpu_of(child, waited=True) + sum(cpu_of(p) for p in procs[1:]))
 
     @property
     def first_job(self) -> float:
@@ -86,6 +91,15 @@ def rss_of(proc: psutil.Process) -> int:
         return proc.memory_info().rss
     except psutil.Error:  # ended between listing and sampling
         return 0
+
+
+def cpu_of(proc: psutil.Process, waited: bool = False) -> float:
+    """User + system seconds; `waited`: with the children it has waited for (ended workers)."""
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system + (times.children_user + times.children_system if waited else 0.0)
 
 
 def name_job(job: Job, cmdline: str) -> None:

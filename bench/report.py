@@ -98,14 +98,21 @@ def job_lines(run: Run) -> list[str]:
     for job in run.sampler.jobs.values():
         by_rule.setdefault(job.rule, []).append(job)
     lines = [
-        "| rule | jobs | job seconds, summed | peak RSS MB (heaviest job) | its session |",
-        "|---|---:|---:|---:|---|",
+        "| rule | jobs | job seconds, summed | job CPU s, summed | peak RSS MB (heaviest job) | its session |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for rule in sorted(by_rule, key=lambda r: RULE_ORDER.index(r) if r in RULE_ORDER else 99):
         jobs = by_rule[rule]
         top = max(jobs, key=lambda job: job.peak_rss)
         wall = sum(job.last_seen - job.first_seen for job in jobs)
-        lines.append(f"| {rule} | {len(jobs)} | {wall:.1f} | {top.peak_rss / MB:.0f} | {top.session} |")
+        cpu = sum(job.cpu_s for job in jobs)
+        lines.append(f"| {rule} | {len(jobs)} | {wall:.1f} | {cpu:.1f} | {top.peak_rss / MB:.0f} | {top.session} |")
+    jobs_cpu = sum(job.cpu_s for job in run.sampler.jobs.values())
+    lines.append(
+        f"| Snakemake's own process | 1 | {run.seconds:.1f} | {run.sampler.own_cpu:.1f} | {run.peak_rss / MB:.0f} | |"
+    )
+    unseen = run.cpu_s - jobs_cpu - run.sampler.own_cpu
+    lines.append(f"| not seen by the 0.1 s samples (ends of jobs, short jobs) | | | {unseen:.1f} | | |")
     return lines + [""]
 
 
