@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
+from pydicom.data import get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.job import SessionError
 from dicom_deid.records import SKIP_FILE, Check, FileResult, Outcome, Sources, Verdict
@@ -17,7 +18,7 @@ from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
-from dicom_deid.verify.session import check_session
+from dicom_deid.verify.session import cannot_be_instance, check_session
 from helpers import default_policy
 
 SEED = "0123456789abcdef0123456789abcdef"
@@ -234,3 +235,28 @@ def test_fail_session_publishes_nothing_when_one_file_fails(pair, tmp_path):
         publish()
     assert [(f.check, f.path) for f in error.value.failures] == [("no_original_values_in_bytes", "IM2.dcm")]
     assert not final.exists() and not report.exists()
+
+
+def test_bytes_alone_never_rule_out_a_file_read_as_an_instance(tmp_path):
+    # cannot_be_instance spares the publish job pydicom for text files; it must never say so of a file that
+    # read_instance accepts, with or without its 128-byte preamble and DICM header, in either byte order.
+    accepted = 0
+    for number, source in enumerate(get_testdata_files("*.dcm")):
+        whole = Path(source).read_bytes()
+        for variant, data in (("whole", whole), ("bare", whole[132:] if whole[128:132] == b"DICM" else whole)):
+            path = tmp_path / f"{number}-{variant}"
+            path.write_bytes(data)
+            try:
+                read_instance(path, path.name)
+            except (NotDicom, BadDicom, DicomDir):
+                continue
+            accepted += 1
+            assert not cannot_be_instance(path), source
+    assert accepted > 100
+    text = tmp_path / "notes.txt"
+    text.write_text("Scan notes: nothing to report.\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert cannot_be_instance(text) and cannot_be_instance(empty)
+    with pytest.raises(NotDicom):
+        read_instance(text, "notes.txt")
