@@ -9,7 +9,6 @@ from pathlib import Path
 from dicom_deid.records import Check, FileResult, Outcome, Sources, Verdict
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 
-
 # SOPInstanceUID's tag, little and big endian. A file without the DICM header is read as an instance only if it
 # holds SOPInstanceUID (dicomfile._looks_like_dataset); without that tag's bytes too, it cannot be one, unless
 # its dataset is deflated (then the tag is compressed): the deflated transfer syntax's UID must be absent too.
