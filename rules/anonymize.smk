@@ -9,7 +9,7 @@ rule anonymize_session:
         anonymized=temp(directory(PATHS.anonymized(**S))),
     log:
         PATHS.session_log("anonymize_session", **S),
-    priority: largest_first
+    priority: SESSION_PRIORITY
     conda:
         "../environment.yml"
     threads: SESSION_THREADS
