@@ -9,10 +9,10 @@ rule anonymize_session:
         anonymized=temp(directory(PATHS.anonymized(**S))),
     log:
         PATHS.session_log("anonymize_session", **S),
-    priority: SESSION_PRIORITY
+    priority: session_priority
     conda:
         "../environment.yml"
-    threads: SESSION_THREADS
+    threads: session_threads
     resources:
         mem_mb=SESSION_MEM_MB,
         runtime=session_runtime,

@@ -1,5 +1,6 @@
 # Discovery, and the paths every rule shares (all built by dicom_deid.paths). Runs when the workflow is
 # parsed, before any job.
+import functools
 import json
 import os
 import sys
@@ -79,11 +80,13 @@ os.environ.update(
 
 
 def running_here():
-    # Jobs run by this Snakemake process on this machine: not on a cluster, not inside a cluster job.
+    # Jobs run by this Snakemake process on this machine: not on a cluster, not inside a cluster job. Known only
+    # once Snakemake has picked its executor, after parsing: hence functions below, evaluated per job.
     return workflow.local_exec and not (workflow.remote_exec or workflow.subprocess_exec)
 
 
-def session_threads():
+@functools.cache
+def workers_here():
     # Workers per session job (dicom_deid/scheduling.py): one when many sessions can overlap instead. On a
     # cluster, and when only planning, every job asks for `threads`, as before.
     if not running_here() or workflow.dryrun:
@@ -96,18 +99,17 @@ def session_threads():
     return workers_per_session(config["threads"], cores, to_do)
 
 
-SESSION_THREADS = session_threads()
+def session_threads(wildcards):
+    return workers_here()
+
+
 # With one worker per session job, largest sessions first (and their unpack jobs), so the sessions that run last,
-# maybe alone, are small ones. Otherwise the order hardly matters, and a priority function costs Snakemake a call
-# per job while planning (1 s at 5,000 sessions).
+# maybe alone, are small ones. Otherwise the order hardly matters.
 SESSION_SIZE_RANK = {key: rank for rank, key in enumerate(sorted(SESSIONS, key=lambda key: SESSIONS[key].size_bytes))}
 
 
-def largest_first(wildcards):
-    return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)]
-
-
-SESSION_PRIORITY = largest_first if SESSION_THREADS == 1 else 0
+def session_priority(wildcards):
+    return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)] if workers_here() == 1 else 0
 
 
 # Plain values and patterns where a function is not needed: Snakemake inspects every input function

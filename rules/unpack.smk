@@ -7,7 +7,7 @@ rule unpack_archives:
         unpacked=temp(directory(PATHS.unpacked(**S))),
     log:
         PATHS.session_log("unpack_archives", **S),
-    priority: SESSION_PRIORITY  # as its session's anonymize job
+    priority: session_priority  # as its session's anonymize job
     conda:
         "../environment.yml"
     params:
