@@ -173,7 +173,7 @@ class BasicProfile:
 
 
 def _is_sequence(dataset: Dataset, tag) -> bool:
-    return stored_vr(dataset, tag) == "SQ"
+    return stored_vr(dataset.get_item(tag, keep_deferred=True)) == "SQ"
 
 
 def _code_item(code: tuple[str, str]) -> Dataset:

@@ -32,13 +32,16 @@ PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _EOF_WARNING = "End of file reached before delimiter"
 
 
-def stored_vr(dataset: pydicom.Dataset, tag) -> str | None:
+def stored_vr(element: pydicom.DataElement | RawDataElement) -> str | None:
     """An element's VR without decoding it: as the file gives it, else (implicit VR, UN) the dictionary's for a
-    public tag. Decoding every element to learn its VR would make pydicom re-encode all of them on writing."""
-    vr = dataset.get_item(tag).VR
+    public tag. Decoding every element to learn its VR would make pydicom re-encode all of them on writing.
+
+    Walks take the elements from `Dataset.items()`, which hands them over as stored (raw or decoded), without
+    the per-element lookup of `get_item`: a walk visits every element of every file, several times."""
+    vr = element.VR
     if vr in (None, "UN"):
         try:
-            return dictionary_VR(tag)
+            return dictionary_VR(element.tag)
         except KeyError:  # private, or unknown: only decoding tells
             return vr
     return vr

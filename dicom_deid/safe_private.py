@@ -216,21 +216,21 @@ def walk_private(dataset: Dataset, safe_list: SafePrivateList | None = None) -> 
     """
     safe_list = safe_list or load_safe_private()
     kept_set = set(partition_private(dataset, safe_list)[0])
-    for tag in dataset.keys():  # noqa: SIM118 - keys() avoids parsing every value
+    for tag, stored in dataset.items():  # items() avoids parsing every value
         if tag.is_private:
             yield dataset, tag, tag in kept_set
             if tag not in kept_set:
                 continue
-        if _may_be_sequence(dataset, tag):
+        if _may_be_sequence(tag, stored):
             element = dataset[tag]
             if element.VR == "SQ":
                 for item in element.value:
                     yield from walk_private(item, safe_list)
 
 
-def _may_be_sequence(dataset: Dataset, tag: BaseTag) -> bool:
+def _may_be_sequence(tag: BaseTag, stored) -> bool:
     """Without decoding the element: decoding every element would make pydicom re-encode all of them."""
-    vr = stored_vr(dataset, tag)
+    vr = stored_vr(stored)
     # A private element of an implicit-VR file: only decoding tells (pydicom looks its creator up).
     return vr == "SQ" or (tag.is_private and vr in (None, "UN"))
 

@@ -65,8 +65,8 @@ def known_values(dataset: pydicom.Dataset, keep: tuple[str, ...] = ()) -> dict[P
     found: dict[Path, list[str]] = {}
 
     def walk(ds: pydicom.Dataset, prefix: Path) -> None:
-        for tag in sorted(ds.keys()):
-            vr = stored_vr(ds, tag)
+        for tag, stored in sorted(ds.items()):  # in tag order: the first path of a value pairs it (replacements)
+            vr = stored_vr(stored)
             if vr == "SQ":
                 element = ds[tag]
                 if element.VR == "SQ":
@@ -239,8 +239,8 @@ class _Needles:
 
 
 def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -> None:
-    for tag in sorted(dataset.keys()):
-        vr = stored_vr(dataset, tag)
+    for tag, stored in dataset.items():
+        vr = stored_vr(stored)
         if vr == "SQ":
             element = dataset[tag]
             if element.VR == "SQ":

@@ -46,9 +46,9 @@ def walk_selected(dataset: pydicom.Dataset, wanted, prefix: tuple = ()):
     Only those elements and sequences are converted from their raw bytes; the rest are not touched, which
     makes this several times cheaper than walking every element. path = (tag, item index, tag, ...).
     """
-    for tag in sorted(dataset.keys()):
+    for tag, stored in dataset.items():
         path = (*prefix, tag)
-        vr = stored_vr(dataset, tag)
+        vr = stored_vr(stored)
         is_sequence = vr == "SQ"
         if not is_sequence and not wanted(tag, vr):
             continue
@@ -347,9 +347,8 @@ def _value_spans(dataset: pydicom.Dataset, prefix: tuple = ()) -> dict[tuple, tu
     """Where the values of naming attributes, person names and the replaced attributes lie in the parsed
     stream, by path, at every depth."""
     spans = {}
-    for tag in dataset.keys():  # noqa: SIM118 - keys() leaves values undecoded
-        raw = dataset.get_item(tag)
-        vr = stored_vr(dataset, tag)
+    for tag, raw in dataset.items():  # items() leaves values undecoded
+        vr = stored_vr(raw)
         wanted = _names_a_thing(tag) or tag in _REPLACED or vr == "PN"
         if wanted and isinstance(raw, RawDataElement) and raw.value_tell is not None:
             spans[(*prefix, tag)] = (raw.value_tell, raw.value_tell + raw.length)
