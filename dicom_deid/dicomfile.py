@@ -92,8 +92,7 @@ def _short_value(ds: pydicom.Dataset, label: str) -> str | None:
     Only the element read last can be short; a nested one makes its enclosing sequence's value short.
     """
     for elements in (ds.file_meta, ds):
-        for tag in elements.keys():  # noqa: SIM118 - iterating a Dataset parses values; keys() does not
-            raw = elements.get_item(tag)
+        for tag, raw in elements.items():  # iterating a Dataset parses values; items() does not
             if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and raw.value is not None:
                 if len(raw.value) < raw.length and tag == 0x7FE00010:
                     return f"{label}: pixel data is truncated ({len(raw.value)} of {raw.length} bytes)"

@@ -171,8 +171,13 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
             # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
             spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels)
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
-            # Before anything is decoded: a decoded element no longer knows where its value lies.
-            value_spans = {**_value_spans(dataset.file_meta, ("meta",)), **_value_spans(dataset)}
+            kept = _kept(policy)
+            removed = _REMOVED - kept
+            value_spans: dict[tuple, tuple[int, int]] = {}
+            _value_spans(dataset.file_meta, value_spans, prefix=("meta",))
+            selected = _value_spans(
+                dataset, value_spans, lambda tag, vr: tag in _REPLACED or tag in removed or vr == "PN"
+            )
     except Exception as error:  # noqa: BLE001 - any way a written file fails to parse is a failed check
         failures["readable"].append(f"{relpath}: output does not read as DICOM ({type(error).__name__})")
         return failures
@@ -182,11 +187,9 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     if after_pixels != facts.pixels:
         failures["pixel_data_unchanged"].append(f"{relpath}: pixel data changed")
 
-    kept = _kept(policy)
-    removed = _REMOVED - kept
     after = {}
     names_after = {}
-    for path, element in walk_selected(dataset, lambda tag, vr: tag in _REPLACED or tag in removed or vr == "PN"):
+    for path, element in selected:
         if element.tag in removed:
             failures["removed_tags_absent"].append(f"{relpath}: {element.keyword} still present")
         else:
@@ -343,21 +346,26 @@ def _names_a_thing(tag) -> bool:
     return tag in _NAMING or (tag.is_private and 0x10 <= tag.element <= 0xFF)
 
 
-def _value_spans(dataset: pydicom.Dataset, prefix: tuple = ()) -> dict[tuple, tuple[int, int]]:
-    """Where the values of naming attributes, person names and the replaced attributes lie in the parsed
-    stream, by path, at every depth."""
-    spans = {}
-    for tag, raw in dataset.items():  # items() leaves values undecoded
-        vr = stored_vr(raw)
-        wanted = _names_a_thing(tag) or tag in _REPLACED or vr == "PN"
-        if wanted and isinstance(raw, RawDataElement) and raw.value_tell is not None:
-            spans[(*prefix, tag)] = (raw.value_tell, raw.value_tell + raw.length)
-        elif vr == "SQ":
+def _value_spans(dataset: pydicom.Dataset, spans: dict, wanted=None, prefix: tuple = ()) -> list[tuple]:
+    """One walk of the parsed output, at every depth: adds to `spans` where the values of naming attributes,
+    person names and the replaced attributes lie in the parsed stream, by path (read before anything is decoded:
+    a decoded element no longer knows where its value lies), and returns [(path, element)] of the elements
+    `wanted(tag, vr)` accepts, decoded."""
+    selected = []
+    for tag, stored in dataset.items():  # items() leaves values undecoded
+        vr = stored_vr(stored)
+        path = (*prefix, tag)
+        if _names_a_thing(tag) or tag in _REPLACED or vr == "PN":
+            if isinstance(stored, RawDataElement) and stored.value_tell is not None:
+                spans[path] = (stored.value_tell, stored.value_tell + stored.length)
+        if vr == "SQ":
             element = dataset[tag]
             if element.VR == "SQ":
                 for index, item in enumerate(element.value):
-                    spans.update(_value_spans(item, (*prefix, tag, index)))
-    return spans
+                    selected += _value_spans(item, spans, wanted, (*path, index))
+        elif wanted is not None and wanted(tag, vr):
+            selected.append((path, dataset[tag]))
+    return selected
 
 
 def _masked(parsed: bytes, start: int, end: int, blanked: list[tuple[int, int]]) -> bytes:
