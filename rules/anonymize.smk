@@ -14,7 +14,7 @@ rule anonymize_session:
         "../environment.yml"
     threads: session_threads
     resources:
-        mem_mb=SESSION_MEM_MB,
+        mem_mb=session_mem_mb,
         runtime=session_runtime,
         disk_mb=session_disk_mb,
     params:

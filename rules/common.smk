@@ -112,10 +112,10 @@ def session_priority(wildcards):
     return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)] if workers_here() == 1 else 0
 
 
-# Plain values and patterns where a function is not needed: Snakemake inspects every input function
-# of every job, which at 5,000 sessions costs seconds.
-# Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB.
-SESSION_MEM_MB = 500 + 400 * config["threads"]
+def session_mem_mb(wildcards, threads):
+    # Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB. From the
+    # job's own workers: a session job that runs one worker (many sessions at once) asks for less.
+    return 500 + 400 * threads
 
 
 def session_runtime(wildcards):

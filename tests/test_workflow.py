@@ -237,6 +237,7 @@ def test_many_sessions_overlap_with_one_worker_each_largest_first(tmp_path):
     anonymize_commands = [line for line in log.splitlines() if line.startswith("Shell command: anonymize_session.py ")]
     assert len(anonymize_commands) == 6
     assert all(" --workers 1 " in line for line in anonymize_commands)
+    assert log.count("mem_mb=900,") == 6  # memory asked for one worker, not for config's threads (2: 1300)
     started = [line.split("--session ")[1].split()[0] for line in anonymize_commands]
     assert set(started[:2]) == {"SUBJ3_01", "SUBJ4_01"}  # the two largest, side by side
     assert len(sessions_run(log)) == 6
