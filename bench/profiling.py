@@ -1,23 +1,29 @@
 """`--profile-files N`: per-file costs in one process, then cProfile of the workflow's anonymize stage and
-the publish stage's session check, over N copies of MR_small in one session."""
+the publish stage's session check, over N copies of MR_small in one session; then, over about N files of the
+mixed case, where one worker's time goes, step by step, beside one dicognito process on the same files."""
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import pstats
 import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import pydicom
 from dicognito.anonymizer import Anonymizer
 
 from bench.measure import SEED
-from bench.trees import MB, build_large, build_small
+from bench.trees import MB, build_large, build_mixed, build_small
+from dicom_deid.dicognito_adapter import DicognitoAnonymizer
 from dicom_deid.paths import session_input_dir
-from dicom_deid.records import Policy
+from dicom_deid.records import Outcome, Policy
+from dicom_deid.stages import anonymize as anonymize_stage
 from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.unpack import list_sources
 from dicom_deid.verify.session import check_session
@@ -81,6 +87,99 @@ def cost_table(title: str, session_dir: Path, files: list[Path], scratch: Path) 
     return "\n".join(lines) + "\n"
 
 
+# What FileDeidentifier.process_file calls, by the name it looks up in the stage's module, and what for.
+WORKER_STEPS = {
+    "read_instance": "read the original (pydicom)",
+    "original_facts": "facts of the original, for the check",
+    "known_values": "known values, for the scrub",
+    "apply_private_policy": "private elements: keep the safe ones",
+    "replacements": "pair each known value with its pseudonym",
+    "scrub": "scrub known values out of every other element",
+    "check_output": "parse the written bytes back, check and scan them",
+}
+
+
+def worker_steps(files: list[Path], scratch: Path, rounds: int = 3) -> str:
+    """One worker over `files` with each step timed, beside the dicognito API over the same files (best of
+    `rounds`, interleaved: this machine's speed drifts), as ms per file and as a multiple of dicognito's."""
+    policy = Policy(SEED * 2, (), "safe", "per_subject", "minimal", ())
+    spent: Counter = Counter()
+
+    def timed(label: str, call):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        return wrapper
+
+    patches = [
+        mock.patch.object(anonymize_stage, name, timed(name, getattr(anonymize_stage, name))) for name in WORKER_STEPS
+    ]
+    patches.append(
+        mock.patch.object(DicognitoAnonymizer, "anonymize", timed("dicognito", DicognitoAnonymizer.anonymize))
+    )
+    patches.append(mock.patch.object(pydicom.Dataset, "save_as", timed("save_as", pydicom.Dataset.save_as)))
+
+    def dicognito_api() -> None:
+        anonymizer = Anonymizer(seed=SEED)
+        for path in files:
+            dataset = pydicom.dcmread(path)
+            anonymizer.anonymize(dataset)
+            dataset.save_as(scratch / "dicognito.dcm")
+
+    def worker() -> Counter:
+        spent.clear()
+        deidentifier = anonymize_stage.FileDeidentifier(policy)
+        for index, path in enumerate(files):
+            result = deidentifier.process_file(path, scratch / "worker" / f"{index}.dcm", path.name)
+            if result.outcome is not Outcome.WRITTEN or any(result.failures.values()):
+                raise RuntimeError(f"{path}: {result.outcome.name} {result.reason} {result.failures}")
+        return Counter(spent)
+
+    best_dicognito = best_worker = float("inf")
+    steps_of_best: Counter = Counter()
+    for _ in range(rounds):
+        started = time.process_time()
+        dicognito_api()
+        best_dicognito = min(best_dicognito, time.process_time() - started)
+        started = time.process_time()
+        with contextlib.ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch)
+            steps_now = worker()
+        elapsed = time.process_time() - started
+        if elapsed < best_worker:
+            best_worker, steps_of_best = elapsed, steps_now
+    steps_of_best["rest: write the file, results, timers"] = best_worker - sum(steps_of_best.values())
+    labels = {**WORKER_STEPS, "dicognito": "dicognito's handlers (fast path)", "save_as": "write (pydicom encodes)"}
+    per_file = 1000 / len(files)
+    lines = [
+        f"Worker steps over {len(files)} mixed-case files in one process, CPU, best of {rounds} runs"
+        " interleaved with dicognito's",
+        "",
+        "| step | ms/file | share of the worker | x dicognito's CPU per file |",
+        "|---|---:|---:|---:|",
+        f"| dicognito API: read + anonymize + save | {best_dicognito * per_file:.2f} | | 1.00 |",
+        f"| **the worker, all steps** | {best_worker * per_file:.2f} | 100% | {best_worker / best_dicognito:.2f} |",
+    ]
+    for name, seconds in steps_of_best.most_common():
+        lines.append(
+            f"| {labels.get(name, name)} | {seconds * per_file:.2f} | {seconds / best_worker:.0%} |"
+            f" {seconds / best_dicognito:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def mixed_files(base: Path, count: int) -> list[Path]:
+    """About `count` of the mixed case's instances, every k-th of them, so each kind keeps its share."""
+    tree = build_mixed(base / "mixed" / "input", base / "mixed" / "plain", 2000)
+    files = sorted(path for path in tree.plain.rglob("*") if path.is_file() and not path.name.endswith(".txt"))
+    return files[:: max(1, round(len(files) / count))]
+
+
 def profile(n_files: int, scratch: Path, top: int = 25) -> str:
     base = Path(tempfile.mkdtemp(prefix="dicom-deid-profile-", dir=scratch))
     try:
@@ -88,6 +187,7 @@ def profile(n_files: int, scratch: Path, top: int = 25) -> str:
         large = session_input_dir(build_large(base / "large", 60, 1, 96).root, "BENCH11", "01")
         small_files = sorted(p for p in small.rglob("*.dcm"))
         texts = [
+            worker_steps(mixed_files(base, n_files), base),
             cost_table("MR_small copies", small, small_files, base),
             cost_table("512x512 CT slices (0.5 MB)", large, sorted(large.rglob("CT/*.dcm")), base),
             cost_table("one 96-frame enhanced CT (48 MB)", large, sorted(large.rglob("MF/*.dcm")), base),
