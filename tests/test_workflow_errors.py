@@ -129,6 +129,21 @@ def test_malformed_dates_are_emptied_counted_and_the_file_goes_through(tmp_path)
         assert b"2020-01-15" not in path.read_bytes() and b"15/01/2020" not in path.read_bytes(), path
 
 
+def test_a_value_that_breaks_its_vr_is_never_quoted_on_the_console_or_in_logs(tmp_path):
+    # pydicom warns about a value its VR does not allow and quotes it (a UID with letters, as some exports
+    # write); a job's warnings reach Snakemake's console and, on a cluster, Slurm's log files.
+    tree = build_example_tree(tmp_path / "input")
+    path = tree.session_dir(S2, f"{S2}_01") / "anat" / "t1" / "IM_0001.dcm"
+    dataset = pydicom.dcmread(path)
+    dataset.StudyInstanceUID = "1.2.826.0.1.3680043.9.7.DOE1975"
+    dataset.save_as(path)
+    console = run_snakemake(tmp_path).stdout
+    assert "DOE1975" not in console
+    assert summary_rows(tmp_path)[f"{S2}_01"]["state"] == "published"
+    for path in files_below(tmp_path / "logs", tmp_path / "output", tmp_path / ".snakemake" / "log"):
+        assert b"DOE1975" not in path.read_bytes(), path
+
+
 def _plant_patient_id_in_a_code(path: Path) -> bytes:
     """Copy the file's PatientID into BodyPartExamined, a code string (CS) that neither dicognito nor the scrub
     rewrites (codes are never rewritten): a leak only verification sees."""
