@@ -29,6 +29,8 @@ from dicom_deid.stages.unpack import list_sources
 from dicom_deid.verify.session import check_session
 
 ANONYMIZE = "workflow: anonymize stage (1 worker, in-process)"
+# The workflow's defaults (config/config.yaml): safe private elements, per-subject dates, the minimal profile.
+POLICY = Policy(SEED * 2, keep=(), private_tags="safe", date_shift="per_subject", profile="minimal", basic_options=())
 CHECK = "workflow: publish stage's session check"
 
 
@@ -52,8 +54,7 @@ def steps(session_dir: Path, files: list[Path], scratch: Path) -> dict[str, call
 
     def anonymize() -> None:
         shutil.rmtree(out, ignore_errors=True)
-        policy = Policy(seed=SEED * 2, keep=(), private_tags="keep")
-        results[:] = anonymize_session(sources, out, policy, workers=1, session="BENCH")
+        results[:] = anonymize_session(sources, out, POLICY, workers=1, session="BENCH")
 
     def check() -> None:
         failed = {name: c.failures for name, c in check_session(sources, results, out).items() if c.failures}
@@ -102,7 +103,6 @@ WORKER_STEPS = {
 def worker_steps(files: list[Path], scratch: Path, rounds: int = 3) -> str:
     """One worker over `files` with each step timed, beside the dicognito API over the same files (best of
     `rounds`, interleaved: this machine's speed drifts), as ms per file and as a multiple of dicognito's."""
-    policy = Policy(SEED * 2, (), "safe", "per_subject", "minimal", ())
     spent: Counter = Counter()
 
     def timed(label: str, call):
@@ -137,7 +137,7 @@ def worker_steps(files: list[Path], scratch: Path, rounds: int = 3) -> str:
     def worker() -> Counter:
         spent.clear()
         anonymize_stage.skip_value_validation()  # as in the workflow's worker processes
-        deidentifier = anonymize_stage.FileDeidentifier(policy)
+        deidentifier = anonymize_stage.FileDeidentifier(POLICY)
         for index, path in enumerate(files):
             result = deidentifier.process_file(path, scratch / "worker" / f"{index}.dcm", path.name)
             if result.outcome is not Outcome.WRITTEN or any(result.failures.values()):
