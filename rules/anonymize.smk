@@ -19,7 +19,7 @@ rule anonymize_session:
         disk_mb=session_disk_mb,
     params:
         # Reruns the session when any file below it changes (the folder's own mtime would not tell).
-        fingerprint=lambda w: session_of(w).fingerprint,
+        fingerprint=session_fingerprint,
         session=SESSION_NAME,
         keep=json.dumps(config["keep"]),
         private_tags=PRIVATE_TAGS,

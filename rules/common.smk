@@ -1,11 +1,13 @@
 # Discovery, and the paths every rule shares (all built by dicom_deid.paths). Runs when the workflow is
 # parsed, before any job.
 import functools
+import inspect
 import json
 import os
 import sys
 import threading
 
+import snakemake.common
 from snakemake.exceptions import WorkflowError
 
 from dicom_deid.config_checks import keep_problems, path_problems, profile_problems
@@ -40,10 +42,26 @@ wildcard_constraints:
     ses="[^/]+",
 
 
+def per_job(func):
+    # Snakemake reads the signature of a rule's function for every job, with inspect.signature (5 % of a
+    # 5,000-session dry run for these functions); it takes a ready one from this attribute if set (9.x:
+    # snakemake.common.get_function_params). Without the attribute all works as before, only slower.
+    attribute = getattr(snakemake.common, "FUNC_OVERWRITE_PARAMS_ATTR", None)
+    if attribute:
+        setattr(func, attribute, inspect.signature(func).parameters)
+    return func
+
+
 def session_of(wildcards):
     return SESSIONS[(wildcards.subject, wildcards.ses)]
 
 
+@per_job
+def session_fingerprint(wildcards):
+    return session_of(wildcards).fingerprint
+
+
+@per_job
 def unpacked_if_archives(wildcards):
     # Only a session with archives has an unpack stage: one job fewer per session for plain folders.
     session = session_of(wildcards)
@@ -99,6 +117,7 @@ def workers_here():
     return workers_per_session(config["threads"], cores, to_do)
 
 
+@per_job
 def session_threads(wildcards):
     return workers_here()
 
@@ -108,21 +127,25 @@ def session_threads(wildcards):
 SESSION_SIZE_RANK = {key: rank for rank, key in enumerate(sorted(SESSIONS, key=lambda key: SESSIONS[key].size_bytes))}
 
 
+@per_job
 def session_priority(wildcards):
     return SESSION_SIZE_RANK[(wildcards.subject, wildcards.ses)] if workers_here() == 1 else 0
 
 
+@per_job
 def session_mem_mb(wildcards, threads):
     # Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB. From the
     # job's own workers: a session job that runs one worker (many sessions at once) asks for less.
     return 500 + 400 * threads
 
 
+@per_job
 def session_runtime(wildcards):
     # Minutes, at a pessimistic 20 files/s, plus start-up (for Slurm's time limit).
     return 10 + session_of(wildcards).file_count // 1200
 
 
+@per_job
 def session_disk_mb(wildcards):
     # Unpacked archives plus the de-identified copy: about two copies of the session. The three rules of a
     # session share one cluster job (group "session" in profiles/slurm), so this one declaration covers unpack too.
