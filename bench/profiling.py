@@ -22,16 +22,15 @@ from bench.measure import SEED
 from bench.trees import MB, build_large, build_mixed, build_small
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer
 from dicom_deid.paths import session_input_dir
-from dicom_deid.records import Outcome, Policy
+from dicom_deid.records import Outcome, default_policy
 from dicom_deid.stages import anonymize as anonymize_stage
 from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.unpack import list_sources
 from dicom_deid.verify.session import check_session
 
 ANONYMIZE = "workflow: anonymize stage (1 worker, in-process)"
-# The workflow's defaults (config/config.yaml): safe private elements, per-subject dates, the minimal profile.
-POLICY = Policy(SEED * 2, keep=(), private_tags="safe", date_shift="per_subject", profile="minimal", basic_options=())
 CHECK = "workflow: publish stage's session check"
+POLICY = default_policy(SEED * 2)  # as a run with the default configuration
 
 
 def steps(session_dir: Path, files: list[Path], scratch: Path) -> dict[str, callable]:

@@ -13,6 +13,7 @@ that says so, rather than failing later on a missing key. Nothing here imports p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -56,6 +57,31 @@ class Policy:
     basic_options: tuple[str, ...]  # the options of the basic profile in use (profile_table.OPTION_CODES)
     patient_name: str | None = None  # data2bids sets PatientName to the session label
     fast_path: bool = True  # leave elements no handler changes undecoded (tests compare with and without)
+
+
+# The workflow's defaults, in the one place they are set.
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+@functools.cache
+def default_config() -> dict:
+    import yaml  # here, not at the top: the stages' workers never need it
+
+    return yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
+
+
+def default_policy(seed: str, **changes) -> Policy:
+    """The policy of a run with the default configuration, with `changes` (for tests and the bench)."""
+    config = default_config()
+    defaults = {
+        "seed": seed,
+        "keep": tuple(config["keep"]),
+        "private_tags": config["private_tags"],
+        "date_shift": config["date_shift"],
+        "profile": config["profile"],
+        "basic_options": tuple(k for k, on in config["basic_options"].items() if on),
+    }
+    return Policy(**{**defaults, **changes})
 
 
 @dataclass

@@ -10,19 +10,18 @@ import sys
 from pathlib import Path
 
 import pydicom
-import yaml
 
 from dicom_deid.paths import Paths
 from dicom_deid.records import (
     Check,
     Counts,
     Failure,
-    Policy,
     SessionReport,
     SessionState,
     SessionStatus,
     SkippedFile,
     Verdict,
+    default_config,
     write_record,
 )
 from dicom_deid.verify import CHECKS
@@ -30,20 +29,7 @@ from dicom_deid.verify import CHECKS
 REPO = Path(__file__).resolve().parents[1]
 STAMP = ".snakemake_timestamp"
 # The workflow's defaults, from the one place they are set.
-DEFAULT_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-
-
-def default_policy(seed: str, **changes) -> Policy:
-    """The policy of a run with the default configuration."""
-    defaults = {
-        "seed": seed,
-        "keep": tuple(DEFAULT_CONFIG["keep"]),
-        "private_tags": DEFAULT_CONFIG["private_tags"],
-        "date_shift": DEFAULT_CONFIG["date_shift"],
-        "profile": DEFAULT_CONFIG["profile"],
-        "basic_options": tuple(k for k, on in DEFAULT_CONFIG["basic_options"].items() if on),
-    }
-    return Policy(**{**defaults, **changes})
+DEFAULT_CONFIG = default_config()
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -12,8 +12,9 @@ from pydicom.data import get_testdata_file, get_testdata_files
 
 from dicom_deid import tags
 from dicom_deid.example_tree import identity_for, plant_identity
+from dicom_deid.records import default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
-from helpers import default_policy, elements
+from helpers import elements
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")

@@ -18,10 +18,10 @@ from pydicom.data import get_testdata_file
 from dicom_deid import tags
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.profile_table import load_profile_table
-from dicom_deid.records import Outcome
+from dicom_deid.records import Outcome, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
-from helpers import default_policy, elements
+from helpers import elements
 
 SEED = "0123456789abcdef0123456789abcdef"
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"

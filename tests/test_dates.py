@@ -18,9 +18,8 @@ from pydicom.data import get_testdata_file
 
 from dicom_deid.dicognito_adapter import MAX_OFFSET_DAYS, MIN_OFFSET_DAYS, date_offset_days
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.records import Sources
+from dicom_deid.records import Sources, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier, anonymize_session
-from helpers import default_policy
 
 SEED = "0123456789abcdef0123456789abcdef"
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"

@@ -14,9 +14,10 @@ from pydicom.data import get_testdata_file
 
 from dicom_deid.dicognito_adapter import pseudonymous_uid
 from dicom_deid.example_tree import identity_for, plant_identity
+from dicom_deid.records import default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
-from helpers import default_policy, elements
+from helpers import elements
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")

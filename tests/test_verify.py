@@ -13,13 +13,12 @@ from pydicom.sequence import Sequence
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.job import SessionError
-from dicom_deid.records import SKIP_FILE, Check, FileResult, Outcome, Sources, Verdict
+from dicom_deid.records import SKIP_FILE, Check, FileResult, Outcome, Sources, Verdict, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
 from dicom_deid.verify.session import cannot_be_instance, check_session
-from helpers import default_policy
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
