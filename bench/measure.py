@@ -24,9 +24,17 @@ SEED = "bench-seed-0123456789abcdef"
 # A job's rule: the script its command runs (shell rules run <rule>.py; script: rules a copy named after it).
 SCRIPT_NAME = re.compile(r"(?:\.snakemake/scripts/tmp[^./]*\.|(?<![\w.]))([A-Za-z0-9_]+)\.py\b")
 SESSION_LOG = re.compile(r"/([A-Za-z0-9_]+)/([A-Za-z0-9_.-]+)\.log\b")  # --log <log_dir>/<rule>/<session>.log
+WORKERS = re.compile(r"--workers[ =](\d+)")  # anonymize_session's worker processes (its threads)
 
 
 UNNAMED = "(not identified)"  # a job that ended before its command line was read
+IDLE_PHASES = {
+    "start": "before the first job (Snakemake starts, plans)",
+    "no_worker": "no anonymize job running (unpack, publish, the reports)",
+    "fewer_workers": "fewer anonymize workers than cores (the last sessions, a session's last files)",
+    "every_core": "an anonymize worker per core (their start: imports, pool; results; writes)",
+    "end": "after the last job (reports' end, Snakemake exits)",
+}
 
 
 @dataclass
@@ -37,6 +45,17 @@ class Job:
     last_seen: float = 0.0
     peak_rss: int = 0  # summed over the job's process tree
     cpu_s: float = 0.0  # user + system of the job's process tree at its last sample (the last 0.1 s is missed)
+    workers: int = 0  # worker processes it runs (anonymize_session only)
+
+
+@dataclass
+class Interval:
+    """Between two samples: the CPU the whole process tree spent, and the anonymize workers running at its end."""
+
+    start: float
+    end: float
+    cpu_s: float
+    workers: int
 
 
 class JobSampler(threading.Thread):
@@ -48,6 +67,8 @@ class JobSampler(threading.Thread):
         self.jobs: dict[tuple[int, float], Job] = {}
         self.own_peak = 0
         self.own_cpu = 0.0  # the command's own process, without its jobs
+        self.intervals: list[Interval] = []
+        self._last = (0.0, 0.0)  # (time, CPU of the whole tree) at the previous sample
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -64,6 +85,8 @@ class JobSampler(threading.Thread):
             children = self.root.children()
         except psutil.Error:
             return
+        tree_cpu = cpu_of(self.root, waited=True)
+        workers = 0
         for child in children:
             try:
                 key = (child.pid, child.create_time())
@@ -76,6 +99,12 @@ class JobSampler(threading.Thread):
             job.last_seen = now
             job.peak_rss = max(job.peak_rss, sum(rss_of(p) for p in procs))
             job.cpu_s = max(job.cpu_s, cpu_of(child, waited=True) + sum(cpu_of(p) for p in procs[1:]))
+            # Live processes with the ended children they waited for: an ended process is counted once,
+            # by whichever process waited for it.
+            tree_cpu += sum(cpu_of(p, waited=True) for p in procs)
+            workers += job.workers
+        self.intervals.append(Interval(self._last[0], now, tree_cpu - self._last[1], workers))
+        self._last = (now, tree_cpu)
 
     @property
     def first_job(self) -> float:
@@ -106,6 +135,8 @@ def name_job(job: Job, cmdline: str) -> None:
     script = SCRIPT_NAME.search(cmdline)
     if script:
         job.rule = script.group(1)
+        workers = WORKERS.search(cmdline)
+        job.workers = int(workers.group(1)) if workers else 0
         log = SESSION_LOG.search(cmdline)
         if log and log.group(1) == job.rule:
             job.session = log.group(2)
@@ -128,6 +159,27 @@ class Run:
 
     def utilisation(self, cores: int) -> float:
         return self.cpu_s / (self.seconds * cores)
+
+    def idle_cores(self, cores: int) -> dict[str, float]:
+        """Core-seconds left idle, by what was running (from the 0.1 s samples of the process tree)."""
+        first, last = self.sampler.first_job, self.sampler.last_job
+        idle = dict.fromkeys(IDLE_PHASES, 0.0)
+        for interval in self.sampler.intervals:
+            unused = cores * (interval.end - interval.start) - interval.cpu_s
+            if interval.end <= first:
+                phase = "start"
+            elif interval.start >= last:
+                phase = "end"
+            elif interval.workers == 0:
+                phase = "no_worker"
+            elif interval.workers < cores:
+                phase = "fewer_workers"
+            else:
+                phase = "every_core"
+            idle[phase] += unused
+        # After the last sample: the command's last moments, and what the samples missed (from wait4's total).
+        idle["end"] += cores * self.seconds - self.cpu_s - sum(idle.values())
+        return idle
 
 
 def run_timed(label: str, cmd: list[str], log: Path, cwd: Path, timeout: float | None = None) -> Run:

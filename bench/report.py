@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.measure import Case, Run
+from bench.measure import IDLE_PHASES, Case, Run
 from bench.planning import Scale
 
 MB = 1024**2
@@ -79,13 +79,30 @@ def case_lines(case: Case, cores: int) -> list[str]:
     summary = (
         f"Workflow: {one / workflow.seconds:.2f}x one dicognito process, {side_by_side / workflow.seconds:.2f}x "
         f"{cores} side by side ({cores} processes reach {one / side_by_side:.2f}x one here); CPU per file "
-        f"{workflow.cpu_s / runs['dicognito'].cpu_s:.2f}x dicognito's. Snakemake: first job after "
+        f"{workflow.cpu_s / runs['dicognito'].cpu_s:.2f}x one dicognito process's, "
+        f"{workflow.cpu_s / runs['dicognito_par'].cpu_s:.2f}x {cores} side by side's (as the workflow, they share "
+        f"the cores: where a busy core slows its neighbour, CPU seconds stretch). Snakemake: first job after "
         f"{workflow.sampler.first_job:.1f} s, {workflow.seconds - workflow.sampler.last_job:.1f} s after the last; "
         f"its own process peaked at {workflow.peak_rss / MB:.0f} MB."
     )
-    lines += ["", summary, "", *job_lines(workflow)]
+    lines += ["", summary, "", *idle_lines(workflow, cores), *job_lines(workflow)]
     lines += [f"- **{problem}**" for problem in case.problems] + ([""] if case.problems else [])
     return lines
+
+
+def idle_lines(run: Run, cores: int) -> list[str]:
+    """Where the idle cores went: core-seconds no process of the run used, by what was running then."""
+    idle = run.idle_cores(cores)
+    total = cores * run.seconds
+    lines = [
+        f"Idle cores: {sum(idle.values()):.1f} of {total:.1f} core-seconds ({sum(idle.values()) / total:.0%}), "
+        "by what was running (0.1 s samples of the whole process tree):",
+        "",
+        "| while | idle core-seconds | share of the run's core-seconds |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {IDLE_PHASES[phase]} | {seconds:.1f} | {seconds / total:.0%} |" for phase, seconds in idle.items()]
+    return lines + [""]
 
 
 def with_exit(label: str, run: Run) -> str:
