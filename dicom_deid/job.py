@@ -14,6 +14,12 @@ from pathlib import Path
 from dicom_deid.paths import session_of_status
 from dicom_deid.records import Failure, SessionState, SessionStatus, SkippedFile, write_record
 
+# What a session's status says while its job runs, and still says if the job is killed from outside.
+KILLED = (
+    "the job stopped before it finished, with no error of its own (killed from outside: out of memory, over its "
+    "time limit, or cancelled?)"
+)
+
 
 class SessionError(Exception):
     """A session that cannot be de-identified; the message lists every bad file and its reason."""
@@ -62,7 +68,8 @@ def _fail(message: str) -> None:
 
 
 def run_job(log_path: str, function, *args, status: str = "", stage: str = "", **kwargs) -> None:
-    """Run `function` with the job's logging; on failure, write the session's `status` file (if given) first."""
+    """Run `function` with the job's logging; the session's `status` file (if given) records a failure, and is
+    removed when the job succeeds."""
     logging.basicConfig(
         filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
@@ -74,6 +81,10 @@ def run_job(log_path: str, function, *args, status: str = "", stage: str = "", *
             write_failure_status(status, stage, failures, files_left_out)
 
     try:
+        # Until the job knows its outcome, its status says it did not finish: a job killed from outside (out of
+        # memory, over Slurm's time limit, cancelled) runs none of the handlers below, and its session would
+        # otherwise show in the reports as "not run yet".
+        record([Failure("", f"{KILLED}, see the log {log_path}")])
         function(*args, **kwargs)
     except SessionError as error:
         record(error.failures, error.files_left_out)
@@ -89,3 +100,5 @@ def run_job(log_path: str, function, *args, status: str = "", stage: str = "", *
         logging.exception("job failed")
         record([Failure("", f"unexpected error, see the log {log_path}")])
         raise
+    if status:
+        clear_status(status)  # done: an earlier run's failure, or the one recorded above, no longer holds

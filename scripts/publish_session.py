@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
-from dicom_deid.job import clear_status, run_job
+from dicom_deid.job import run_job
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
 from dicom_deid.records import ON_BAD_FILE, FileResult, Sources, read_record, read_records
 from dicom_deid.stages.publish import publish_session
@@ -19,8 +19,6 @@ def main(anonymized_dir: Path, final: Path, report: Path, session: str, options)
     results = read_records(anonymized_dir / RESULTS, FileResult)
     files_dir = anonymized_dir / ANONYMIZED_FILES
     publish_session(sources, results, files_dir, final, report, session, options.settings, options.on_bad_file)
-    if options.status:
-        clear_status(options.status)  # an earlier run's failure no longer holds
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import os
 import shutil
 import signal
@@ -15,7 +17,9 @@ import pytest
 
 from dicom_deid.archives import Limits
 from dicom_deid.example_tree import build_example_tree
+from dicom_deid.job import KILLED
 from dicom_deid.paths import session_output_dir
+from dicom_deid.records import Failure, SessionStatus, read_record
 from dicom_deid.stages.unpack import list_sources
 from helpers import DEFAULT_CONFIG, REPO, checksums, output_files, run_snakemake
 
@@ -112,8 +116,61 @@ def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     assert process.wait(timeout=120) != 0
+    # No handler of the job ran: the status it wrote as it started tells the reports why the session failed.
+    status = read_record(workdir / "work" / "status" / S1 / f"{S1}_01.json", SessionStatus)
+    assert status.stage == "anonymize_session"
+    assert status.failures == [Failure("", f"{KILLED}, see the log logs/anonymize_session/{S1}_01.log")]
+    with open(workdir / "output" / "reports" / "summary.tsv") as summary:
+        states = {row["session"]: row["state"] for row in csv.DictReader(summary, delimiter="\t")}
+    assert states[f"{S1}_01"] == "failed"
+    assert "killed from outside" in (workdir / "output" / "reports" / "report.html").read_text()
+
     run_snakemake(workdir)
     _same_output_as(reference[0], workdir, tree)
+    assert not (workdir / "work" / "status" / S1 / f"{S1}_01.json").exists()
+
+
+def test_a_worker_whose_job_process_was_killed_alone_exits(tmp_path):
+    # Killed alone (the OOM killer picks one process), the job leaves its workers waiting for work on a pipe
+    # they hold open themselves: without a watch on their parent they would live on, idle, forever.
+    job = subprocess.Popen(
+        [sys.executable, "-c", ORPHANING_JOB], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert job.stdout.readline().strip() == "ready"
+    workers = [p.pid for p in psutil.Process(job.pid).children()]
+    assert len(workers) == 2
+    job.stdin.write("go\n")
+    job.stdin.flush()
+    job.wait(timeout=60)
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    try:
+        _wait_for(lambda: all(gone(pid) for pid in workers), timeout=10)
+    finally:
+        for pid in workers:  # not left running when the check fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# A job process with a pool of 2 idle workers that ends as SIGKILL would end it: no clean-up of the pool.
+ORPHANING_JOB = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+from dicom_deid.records import default_policy
+from dicom_deid.stages import anonymize
+pool = ProcessPoolExecutor(2, initializer=anonymize._start_worker, initargs=(default_policy("k" * 32), False))
+list(pool.map(abs, range(8)))
+while len(pool._processes) < 2:
+    pool.submit(abs, 0).result()
+print("ready", flush=True)
+sys.stdin.readline()
+os._exit(0)
+"""
 
 
 def test_no_half_written_session_is_ever_visible(reference, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -144,10 +145,19 @@ def skip_value_validation() -> None:
     pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose job process alone was killed (the OOM killer, a kill of its pid) would wait for work forever:
+    it holds the pipe its parent fed it too, so it never reads the end of it. It leaves within a second instead."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
 def _start_worker(policy: Policy, crosswalk: bool) -> None:
     global _worker, _crosswalk, _parent
     skip_value_validation()
     _worker, _crosswalk, _parent = FileDeidentifier(policy), crosswalk, os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(_parent,), daemon=True).start()
 
 
 def _deidentify_one(job: tuple[str, str, str]) -> FileResult:
