@@ -98,10 +98,11 @@ class JobSampler(threading.Thread):
                 continue
             job.last_seen = now
             job.peak_rss = max(job.peak_rss, sum(rss_of(p) for p in procs))
-            job.cpu_s = max(job.cpu_s, cpu_of(child, waited=True) + sum(cpu_of(p) for p in procs[1:]))
             # Live processes with the ended children they waited for: an ended process is counted once,
             # by whichever process waited for it.
-            tree_cpu += sum(cpu_of(p, waited=True) for p in procs)
+            job_cpu = sum(cpu_of(p, waited=True) for p in procs)
+            job.cpu_s = max(job.cpu_s, job_cpu)
+            tree_cpu += job_cpu
             workers += job.workers
         self.intervals.append(Interval(self._last[0], now, tree_cpu - self._last[1], workers))
         self._last = (now, tree_cpu)
