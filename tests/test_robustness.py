@@ -157,16 +157,13 @@ def test_a_worker_whose_job_process_was_killed_alone_exits(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
-# A job process with a pool of 2 idle workers that ends as SIGKILL would end it: no clean-up of the pool.
+# A job process with the anonymize stage's pool of 2 workers, idle, that ends as SIGKILL would end it: no clean-up.
 ORPHANING_JOB = """
 import os, sys
-from concurrent.futures import ProcessPoolExecutor
 from dicom_deid.records import default_policy
-from dicom_deid.stages import anonymize
-pool = ProcessPoolExecutor(2, initializer=anonymize._start_worker, initargs=(default_policy("k" * 32), False))
+from dicom_deid.stages.anonymize import worker_pool
+pool = worker_pool(default_policy("k" * 32), False, 2)
 list(pool.map(abs, range(8)))
-while len(pool._processes) < 2:
-    pool.submit(abs, 0).result()
 print("ready", flush=True)
 sys.stdin.readline()
 os._exit(0)

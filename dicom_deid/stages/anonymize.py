@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -157,7 +158,18 @@ def _start_worker(policy: Policy, crosswalk: bool) -> None:
     global _worker, _crosswalk, _parent
     skip_value_validation()
     _worker, _crosswalk, _parent = FileDeidentifier(policy), crosswalk, os.getppid()
+
+
+def _start_pool_worker(policy: Policy, crosswalk: bool) -> None:
+    _start_worker(policy, crosswalk)
     threading.Thread(target=_exit_with_parent, args=(_parent,), daemon=True).start()
+
+
+def worker_pool(policy: Policy, crosswalk: bool, workers: int) -> ProcessPoolExecutor:
+    """`workers` processes, each building its seeded anonymizer once. Forked, whatever Python's default (forkserver
+    from 3.14): a worker then starts with the job's imports, and its parent is the job, which it watches."""
+    context = multiprocessing.get_context("fork")
+    return ProcessPoolExecutor(workers, context, initializer=_start_pool_worker, initargs=(policy, crosswalk))
 
 
 def _deidentify_one(job: tuple[str, str, str]) -> FileResult:
@@ -172,8 +184,8 @@ def _results(jobs: list, policy: Policy, crosswalk: bool, workers: int):
         _start_worker(policy, crosswalk)
         yield from map(_deidentify_one, jobs)
         return
-    # One process per thread, each building its seeded anonymizer once; map keeps the input order.
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(policy, crosswalk)) as pool:
+    # One process per thread; map keeps the input order.
+    with worker_pool(policy, crosswalk, workers) as pool:
         yield from pool.map(_deidentify_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
 
 
