@@ -24,6 +24,7 @@ class Session:
     file_count: int
     size_bytes: int
     has_archives: bool = False  # only then does the session need the unpack stage
+    largest_file_bytes: int = 0  # of the files outside archives (what archives hold is known only once unpacked)
 
     @property
     def name(self) -> str:
@@ -54,21 +55,25 @@ def walk_files(top: Path):
                     yield path, entry.stat(follow_symlinks=False)
 
 
-def session_fingerprint(session_dir: Path) -> tuple[str, int, int, bool]:
-    """Hash of every file's relative path, size and mtime; the file count; the total size; any archives?
+def session_fingerprint(session_dir: Path) -> tuple[str, int, int, bool, int]:
+    """Hash of every file's relative path, size and mtime; the file count; the total size; any archives?;
+    the largest file that is not an archive.
 
     Snakemake reruns a job whose params change, so passing this as a param reruns a session when a
     file anywhere below it is added, removed or rewritten, without listing every file as an input.
     """
     digest = hashlib.sha256()
-    count = size = 0
+    count = size = largest = 0
     archives = False
     for relpath, st in sorted(walk_files(session_dir)):
         digest.update(f"{relpath}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
         count += 1
         size += st.st_size
-        archives = archives or archive_stem(relpath.rpartition("/")[2]) is not None
-    return digest.hexdigest()[:16], count, size, archives
+        if archive_stem(relpath.rpartition("/")[2]) is None:
+            largest = max(largest, st.st_size)
+        else:
+            archives = True
+    return digest.hexdigest()[:16], count, size, archives, largest
 
 
 def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discovery:
@@ -108,10 +113,10 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
                     f"{entry}: session folder name must be '{subject}_<SES>' (start with its subject's name)"
                 )
                 continue
-            fingerprint, count, size, archives = session_fingerprint(entry)
+            fingerprint, count, size, archives, largest = session_fingerprint(entry)
             if count == 0:
                 found.warnings.append(f"{entry}: empty session folder, skipped")
                 continue
             ses = entry.name[len(prefix) :]
-            found.sessions.append(Session(subject, ses, entry, fingerprint, count, size, archives))
+            found.sessions.append(Session(subject, ses, entry, fingerprint, count, size, archives, largest))
     return found

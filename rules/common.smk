@@ -14,7 +14,7 @@ from dicom_deid.config_checks import keep_problems, path_problems, profile_probl
 from dicom_deid.discovery import discover
 from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import Paths, data2bids_label
-from dicom_deid.scheduling import workers_per_session
+from dicom_deid.scheduling import job_mem_mb, workers_per_session
 
 problems = path_problems(config) + keep_problems(config) + profile_problems(config)
 if problems:
@@ -134,9 +134,9 @@ def session_priority(wildcards):
 
 @per_job
 def session_mem_mb(wildcards, threads):
-    # Each worker holds one file at a time; the largest enhanced multiframe files are a few hundred MB. From the
-    # job's own workers: a session job that runs one worker (many sessions at once) asks for less.
-    return 500 + 400 * threads
+    # Each worker holds one file at a time, three copies of it at its peak; an enhanced multi-frame file can be
+    # hundreds of MB. From the job's own workers: a job that runs one worker (many sessions at once) asks for less.
+    return job_mem_mb(threads, session_of(wildcards).largest_file_bytes)
 
 
 @per_job

@@ -92,3 +92,10 @@ def test_a_session_needs_the_unpack_stage_only_when_an_archive_is_below_it(tmp_p
     assert session_fingerprint(tmp_path)[3] is False
     make(tmp_path, "a/b/export.TAR.GZ")
     assert session_fingerprint(tmp_path)[3] is True
+
+
+def test_the_largest_file_of_a_session_is_known_at_discovery_archives_aside(tmp_path):
+    make(tmp_path, "a/IM1")
+    (tmp_path / "a" / "IM2").write_bytes(bytes(5000))
+    (tmp_path / "a" / "export.zip").write_bytes(bytes(9000))  # its members' sizes are known only once unpacked
+    assert session_fingerprint(tmp_path)[4] == 5000
