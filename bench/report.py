@@ -85,9 +85,33 @@ def case_lines(case: Case, cores: int) -> list[str]:
         f"{workflow.sampler.first_job:.1f} s, {workflow.seconds - workflow.sampler.last_job:.1f} s after the last; "
         f"its own process peaked at {workflow.peak_rss / MB:.0f} MB."
     )
-    lines += ["", summary, "", *idle_lines(workflow, cores), *job_lines(workflow)]
+    lines += ["", summary, "", *idle_lines(workflow, cores), *job_lines(workflow), *ceiling_lines(case, cores), ""]
     lines += [f"- **{problem}**" for problem in case.problems] + ([""] if case.problems else [])
     return lines
+
+
+def ceiling(one_s: float, cpu_s: float, cores: int, core_use: float) -> float:
+    """The speed-up over one process taking `one_s` that `cpu_s` of CPU allows at `core_use` of `cores`."""
+    return one_s * cores * core_use / cpu_s
+
+
+def ceiling_lines(case: Case, cores: int) -> list[str]:
+    """What the target leaves the run, and what the CPU spent allows even with no idle core: at the core use N
+    dicognito processes side by side reach here, the most any N processes can be expected to reach."""
+    runs = case.runs
+    workflow, one = runs["workflow"], runs["dicognito"]
+    core_use = runs["dicognito_par"].utilisation(cores)
+    anonymize_cpu = sum(job.cpu_s for job in workflow.sampler.jobs.values() if job.rule == "anonymize_session")
+    target = TARGETS[case.name]
+    budget = one.seconds / target * cores * core_use
+    return [
+        f"Ceiling, at the {core_use:.0%} core use {cores} dicognito processes reach here: the run's CPU "
+        f"({workflow.cpu_s:.1f} s, {workflow.cpu_s / one.cpu_s:.2f}x one dicognito process's) allows "
+        f"{ceiling(one.seconds, workflow.cpu_s, cores, core_use):.2f}x one dicognito process, the anonymize jobs' "
+        f"alone ({anonymize_cpu:.1f} s) {ceiling(one.seconds, anonymize_cpu, cores, core_use):.2f}x. "
+        f"{target}x leaves the whole run {budget:.1f} CPU-s ({budget / one.cpu_s:.2f}x one dicognito process's), "
+        f"Snakemake's own process included ({workflow.sampler.own_cpu:.1f} s)."
+    ]
 
 
 def idle_lines(run: Run, cores: int) -> list[str]:

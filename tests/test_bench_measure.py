@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.measure import IDLE_PHASES, WORKERS, Interval, Job, JobSampler, Run, name_job
+from bench.report import ceiling
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 
@@ -45,3 +46,9 @@ def test_a_job_is_named_with_the_workers_its_rule_gives_it():
 
     assert WORKERS.search(shell)
     assert (job.rule, job.session, job.workers) == ("anonymize_session", "S_01", 3)
+
+
+def test_the_ceiling_is_the_speed_up_the_cpu_spent_allows_with_no_idle_core():
+    # 20 s for one process; 30 CPU-s spread over 2 cores at 95 %: 15.8 s, 1.27x.
+    assert ceiling(20.0, 30.0, cores=2, core_use=0.95) == pytest.approx(20.0 / (30.0 / 1.9))
+    assert ceiling(20.0, 20.0, cores=2, core_use=1.0) == pytest.approx(2.0)  # dicognito's own CPU: N x at best
