@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from bench.measure import IDLE_PHASES, Case, Run
-from bench.planning import Scale
+from bench.planning import PLANNING_ROUNDS, Scale
 
 MB = 1024**2
 TARGETS = {
@@ -160,8 +160,8 @@ def job_lines(run: Run) -> list[str]:
 def scale_lines(scale: Scale, cores: int) -> list[str]:
     tree = scale.tree
     labels = {
-        "dryrun": "`snakemake -n`",
-        "bare": "bare chain of 4 trivial rules, `snakemake -n` (the yardstick)",
+        "dryrun": f"`snakemake -n` (the faster of {PLANNING_ROUNDS}, alternating with the bare chain's)",
+        "bare": f"bare chain of 4 trivial rules, `snakemake -n` (the yardstick; the faster of {PLANNING_ROUNDS})",
         "noop": f"rerun `snakemake --cores {cores}` with nothing to do",
         "dryrun_archives": "`snakemake -n` after a small zip went into every session (3 jobs per session)",
     }
