@@ -26,6 +26,7 @@ from pydicom.uid import (
 # A file with one of these endings must be DICOM: failing to read it is an error, not a skip.
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+PIXEL_TAGS = tuple(pydicom.datadict.tag_for_keyword(k) for k in PIXEL_KEYWORDS)
 
 # pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
 # sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.

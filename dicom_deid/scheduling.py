@@ -25,13 +25,14 @@ def workers_per_session(threads: int, cores: int, sessions_to_do: int) -> int:
     return max(1, min(threads, cores))
 
 
-# Memory of a session job, in MB: the job's own process, and per worker its imports plus three copies of the file
-# it holds at its peak (the original; pydicom's encoded output and its write buffer; the output parsed back for the
-# check): 53 + 3 x 50 MB and 53 + 3 x 200 MB measured for uncompressed multi-frame files (tests/test_scheduling.py).
+# Memory of a session job, in MB: the job's own process, and per worker its imports plus two copies of the file it
+# holds at its peak (the original, and the output; pydicom writes large pixel data from the original's bytes and
+# the check compares them in place): 58 + 2 x 50 MB and 58 + 2 x 200 MB measured for uncompressed multi-frame
+# files (tests/test_scheduling.py checks it).
 JOB_MB = 500
-WORKER_MB = 400  # at least: any file up to 100 MB
+WORKER_MB = 400  # at least: any file up to 150 MB
 WORKER_BASE_MB = 100
-COPIES_OF_A_FILE = 3
+COPIES_OF_A_FILE = 2
 
 
 def job_mem_mb(workers: int, largest_file_bytes: int) -> int:

@@ -134,7 +134,7 @@ def session_priority(wildcards):
 
 @per_job
 def session_mem_mb(wildcards, threads):
-    # Each worker holds one file at a time, three copies of it at its peak; an enhanced multi-frame file can be
+    # Each worker holds one file at a time, two copies of it at its peak; an enhanced multi-frame file can be
     # hundreds of MB. From the job's own workers: a job that runs one worker (many sessions at once) asks for less.
     return job_mem_mb(threads, session_of(wildcards).largest_file_bytes)
 

@@ -8,6 +8,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.sequence import Sequence
 
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
@@ -125,6 +126,47 @@ def test_changed_pixels_are_found(pair):
     source, output = pair
     tamper(output, lambda ds: setattr(ds, "PixelData", bytes(len(ds.PixelData))))
     assert failed(source, output) == {"pixel_data_unchanged"}
+
+
+def make_large_pair(tmp_path: Path, encapsulated: bool) -> tuple[Path, Path]:
+    """As make_pair, with pixel data above the size the check compares in place rather than reads out (1 MB):
+    native frames of MR_small, or JPEG 2000 frames of emri_small, encapsulated (undefined length)."""
+    name = "emri_small_jpeg_2k_lossless.dcm" if encapsulated else "MR_small.dcm"
+    dataset = pydicom.dcmread(get_testdata_file(name))
+    if encapsulated:
+        frames = list(generate_frames(dataset.PixelData, number_of_frames=dataset.NumberOfFrames))
+        dataset.PixelData = encapsulate(frames * 80)
+        dataset["PixelData"].is_undefined_length = True
+        dataset.NumberOfFrames = len(frames) * 80
+    else:
+        dataset.PixelData = dataset.PixelData * 256
+        dataset.NumberOfFrames = 256
+    assert len(dataset.PixelData) > 2**20
+    plant_identity(dataset, IDENTITY, session="01", series="t1", instance=1)
+    source = tmp_path / "in" / "IM1.dcm"
+    source.parent.mkdir(parents=True)
+    dataset.save_as(source, enforce_file_format=True)
+    output = tmp_path / "out" / "IM1.dcm"
+    assert FileDeidentifier(default_policy(SEED)).process_file(source, output, "IM1.dcm").outcome == "written"
+    return source, output
+
+
+@pytest.mark.parametrize("encapsulated", [False, True], ids=["native", "encapsulated"])
+def test_large_pixel_data_is_compared_in_place_and_what_follows_it_is_scanned(tmp_path, encapsulated):
+    source, output = make_large_pair(tmp_path, encapsulated)
+    assert failed(source, output) == set()
+
+    def flip_last_pixel_byte(ds):
+        pixels = bytearray(ds.PixelData)
+        pixels[-20] ^= 0xFF  # the last frame: the end of the value must be found, not assumed
+        ds.PixelData = bytes(pixels)
+
+    tamper(output, flip_last_pixel_byte)
+    assert failed(source, output) == {"pixel_data_unchanged"}
+    source, output = make_large_pair(tmp_path / "leak", encapsulated)
+    leak = IDENTITY.values["PatientID"]
+    tamper(output, lambda ds: ds.private_block(0x7FE1, "LEAK", create=True).add_new(0x01, "LO", leak))
+    assert failed(source, output) == {"no_original_values_in_bytes"}
 
 
 def test_changed_transfer_syntax_is_found(pair):

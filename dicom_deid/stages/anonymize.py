@@ -18,11 +18,12 @@ from functools import partial
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 
 from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
 from dicom_deid.crosswalk import append_rows, offset_in_days
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
-from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
+from dicom_deid.dicomfile import PIXEL_TAGS, BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
 from dicom_deid.job import session_error
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
@@ -39,6 +40,23 @@ def _complete_file_meta(dataset: pydicom.Dataset) -> None:
         meta.MediaStorageSOPClassUID = dataset.SOPClassUID
     if dataset.get("SOPInstanceUID"):  # dicognito remaps both; keep them equal
         meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+
+
+# Pixel values above this size are written straight from the original's bytes (a buffered value in pydicom), not
+# copied into a write buffer first: a worker holding an enhanced multi-frame file of hundreds of MB then holds two
+# copies of it at its peak, not three (the original, and the output).
+STREAM_PIXELS_ABOVE = 1 << 20
+
+
+def stream_large_pixel_data(dataset: pydicom.Dataset) -> None:
+    """Hand pydicom each large pixel value as a buffer over the same bytes (no copy), to write from directly."""
+    for tag in PIXEL_TAGS:
+        element = dataset.get_item(tag)
+        if element is None or not isinstance(element.value, bytes) or len(element.value) <= STREAM_PIXELS_ABOVE:
+            continue
+        if isinstance(element, RawDataElement) or len(element.value) % 2 or element.VR not in ("OB", "OW", "OF", "OD"):
+            continue  # not decoded (implicit VR: its VR unresolved), or odd: the pad byte would not be counted
+        element.value = io.BytesIO(element.value)
 
 
 def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[int, int]:
@@ -105,6 +123,7 @@ class FileDeidentifier:
         _complete_file_meta(dataset)
         # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
         # the check below parses and scans exactly the bytes the file holds.
+        stream_large_pixel_data(dataset)
         encoded = io.BytesIO()
         try:
             dataset.save_as(encoded, enforce_file_format=True)

@@ -25,7 +25,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
-from dicom_deid.dicomfile import PIXEL_KEYWORDS, read_instance, stored_vr
+from dicom_deid.dicomfile import PIXEL_TAGS, read_instance, stored_vr
 from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, load_profile_table
 from dicom_deid.records import Policy
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
@@ -35,7 +35,6 @@ _REPLACED = frozenset(tag_for_keyword(k) for k in tags.REPLACED)
 _REMOVED = frozenset(tag_for_keyword(k) for k in tags.REMOVED)
 _SCANNED = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
 _NAMING = frozenset(tag_for_keyword(k) for k in tags.NAMING_KEYWORDS)
-_PIXEL_TAGS = tuple(tag_for_keyword(k) for k in PIXEL_KEYWORDS)
 _PATIENT_ID, _STUDY_UID = tag_for_keyword("PatientID"), tag_for_keyword("StudyInstanceUID")
 _PATIENT_NAME = tag_for_keyword("PatientName")
 
@@ -130,7 +129,7 @@ def original_facts(dataset: pydicom.Dataset, policy: Policy | None = None) -> Fa
     kept = _kept(policy) | _kept_by_profile(policy)
     facts = Facts(
         transfer_syntax=str(dataset.file_meta.TransferSyntaxUID),
-        pixels={tag: bytes(dataset[tag].value) for tag in _PIXEL_TAGS if tag in dataset},
+        pixels={tag: bytes(dataset[tag].value) for tag in PIXEL_TAGS if tag in dataset},
     )
     facts.charsets = _charsets(dataset)
 
@@ -165,12 +164,16 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dataset = pydicom.dcmread(io.BytesIO(content))
-            pixels = [dataset.get_item(tag) for tag in _PIXEL_TAGS if tag in dataset]  # raw: value_tell
-            after_pixels = {raw.tag: bytes(raw.value) for raw in pixels}
-            # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
-            spans = sorted((raw.value_tell, raw.value_tell + len(raw.value)) for raw in pixels)
+            # Large values are left where they lie in `content` (deferred), not copied out: the pixel data are
+            # compared in place, and anything else that large is read when a check asks for it.
+            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=_DEFER_ABOVE)
+            if dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+                dataset = pydicom.dcmread(io.BytesIO(content))  # a deferred read would not find the inflated bytes
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
+            # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed), and the value itself.
+            spans = [_pixel_span(dataset, tag, parsed) for tag in PIXEL_TAGS if tag in dataset]
+            pixel_spans = {tag: (start, end) for tag, start, end in spans}
+            spans = sorted(pixel_spans.values())
             kept = _kept(policy)
             removed = _REMOVED - kept
             value_spans: dict[tuple, tuple[int, int]] = {}
@@ -184,7 +187,7 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
 
     if str(dataset.file_meta.TransferSyntaxUID) != facts.transfer_syntax:
         failures["transfer_syntax_unchanged"].append(f"{relpath}: transfer syntax changed")
-    if after_pixels != facts.pixels:
+    if not _same_pixels(parsed, pixel_spans, facts.pixels):
         failures["pixel_data_unchanged"].append(f"{relpath}: pixel data changed")
 
     after = {}
@@ -244,6 +247,47 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
         if found:
             failures["no_original_values_in_bytes"].append(f"{relpath}: an original identifying value is present")
     return failures
+
+
+_DEFER_ABOVE = 1 << 20
+
+
+def _same_pixels(parsed: bytes, spans: dict, pixels: dict[int, bytes]) -> bool:
+    """The pixel values at `spans` of the parsed stream are the original's, byte for byte (compared in place)."""
+    return spans.keys() == pixels.keys() and all(
+        end - start == len(pixels[tag]) and parsed.startswith(pixels[tag], start) for tag, (start, end) in spans.items()
+    )
+
+
+def _pixel_span(dataset: pydicom.Dataset, tag, parsed: bytes) -> tuple[int, int, int]:
+    """(tag, start, end) of a top-level pixel value in the parsed stream, without reading it out.
+
+    A value of undefined length (encapsulated) ends before its sequence delimiter, which ends where the next
+    element begins, or the stream."""
+    raw = dataset.get_item(tag, keep_deferred=True)
+    start = raw.value_tell
+    if raw.value is not None:
+        return tag, start, start + len(raw.value)
+    if raw.length != 0xFFFFFFFF:
+        return tag, start, start + raw.length
+    implicit_vr = dataset.original_encoding[0]
+    following = [
+        other.value_tell - _header_length(implicit_vr, stored_vr(other))
+        for key, other in dataset.items()
+        if key > tag and other.value_tell is not None
+    ]
+    end = min(following, default=len(parsed)) - 8
+    if parsed[end : end + 4] not in (b"\xfe\xff\xdd\xe0", b"\xff\xfe\xe0\xdd"):
+        raise ValueError(f"no sequence delimiter after the encapsulated value of {tag}")
+    return tag, start, end
+
+
+def _header_length(implicit_vr: bool, vr: str | None) -> int:
+    """Bytes between an element's start and its value (PS3.5 7.1)."""
+    return 12 if not implicit_vr and vr in _LONG_LENGTH_VRS else 8
+
+
+_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 
 
 def _walk_public(dataset: pydicom.Dataset, prefix: tuple = ()):
