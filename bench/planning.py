@@ -60,7 +60,7 @@ rule {_rule}:
         "mkdir -p {{output}}"
 '''
 
-PLANNING_ROUNDS = 2  # dry runs of the workflow and of the bare chain, alternating; the faster of each counts
+PLANNING_ROUNDS = 3  # dry runs of the workflow and of the bare chain, alternating; the faster of each counts
 NOOP_TIMEOUT_S = 120  # should the rerun find work after all, it would start thousands of jobs
 
 
@@ -109,7 +109,7 @@ def measure_scale(tree: Tree, case_dir: Path, workflow_dir: Path, cores: int) ->
     bare = case_dir / "bare"
     bare.mkdir()
     (bare / "Snakefile").write_text(BARE_CHAIN)
-    # The two dry runs one after the other, twice, each the faster of its two: this machine's speed drifts by
+    # The two dry runs one after the other, 3 times, each the fastest of its own: this machine's speed drifts by
     # 10-20 % within minutes, as much as the ratio's distance from 1.
     dry_runs, bare_runs = [], []
     for _ in range(PLANNING_ROUNDS):

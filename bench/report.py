@@ -160,8 +160,8 @@ def job_lines(run: Run) -> list[str]:
 def scale_lines(scale: Scale, cores: int) -> list[str]:
     tree = scale.tree
     labels = {
-        "dryrun": f"`snakemake -n` (the faster of {PLANNING_ROUNDS}, alternating with the bare chain's)",
-        "bare": f"bare chain of 4 trivial rules, `snakemake -n` (the yardstick; the faster of {PLANNING_ROUNDS})",
+        "dryrun": f"`snakemake -n` (the fastest of {PLANNING_ROUNDS}, alternating with the bare chain's)",
+        "bare": f"bare chain of 4 trivial rules, `snakemake -n` (the yardstick; the fastest of {PLANNING_ROUNDS})",
         "noop": f"rerun `snakemake --cores {cores}` with nothing to do",
         "dryrun_archives": "`snakemake -n` after a small zip went into every session (3 jobs per session)",
     }
