@@ -60,7 +60,7 @@ rule {_rule}:
         "mkdir -p {{output}}"
 '''
 
-PLANNING_ROUNDS = 3  # dry runs of the workflow and of the bare chain, alternating; the faster of each counts
+PLANNING_ROUNDS = 3  # dry runs of the workflow and of the bare chain, alternating; the fastest of each counts
 NOOP_TIMEOUT_S = 120  # should the rerun find work after all, it would start thousands of jobs
 
 

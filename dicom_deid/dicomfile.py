@@ -27,6 +27,9 @@ from pydicom.uid import (
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ".ima"}
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PIXEL_TAGS = tuple(pydicom.datadict.tag_for_keyword(k) for k in PIXEL_KEYWORDS)
+# Bytes: pixel values above this are written from the original's bytes and checked where they lie in the output,
+# never copied (stages/anonymize.py, verify/files.py): a worker holds two copies of a big file, not three.
+LARGE_VALUE = 1 << 20
 
 # pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
 # sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.

@@ -23,7 +23,15 @@ from pydicom.dataelem import RawDataElement
 from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
 from dicom_deid.crosswalk import append_rows, offset_in_days
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
-from dicom_deid.dicomfile import PIXEL_TAGS, BadDicom, DicomDir, NotDicom, burned_in_text_risk, read_instance
+from dicom_deid.dicomfile import (
+    LARGE_VALUE,
+    PIXEL_TAGS,
+    BadDicom,
+    DicomDir,
+    NotDicom,
+    burned_in_text_risk,
+    read_instance,
+)
 from dicom_deid.job import session_error
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
@@ -42,17 +50,12 @@ def _complete_file_meta(dataset: pydicom.Dataset) -> None:
         meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
 
 
-# Pixel values above this size are written straight from the original's bytes (a buffered value in pydicom), not
-# copied into a write buffer first: a worker holding an enhanced multi-frame file of hundreds of MB then holds two
-# copies of it at its peak, not three (the original, and the output).
-STREAM_PIXELS_ABOVE = 1 << 20
-
-
 def stream_large_pixel_data(dataset: pydicom.Dataset) -> None:
-    """Hand pydicom each large pixel value as a buffer over the same bytes (no copy), to write from directly."""
+    """Hand pydicom each pixel value above LARGE_VALUE as a buffer over the same bytes (a buffered value), which it
+    writes from directly instead of copying it into a write buffer first."""
     for tag in PIXEL_TAGS:
         element = dataset.get_item(tag)
-        if element is None or not isinstance(element.value, bytes) or len(element.value) <= STREAM_PIXELS_ABOVE:
+        if element is None or not isinstance(element.value, bytes) or len(element.value) <= LARGE_VALUE:
             continue
         if isinstance(element, RawDataElement) or len(element.value) % 2 or element.VR not in ("OB", "OW", "OF", "OD"):
             continue  # not decoded (implicit VR: its VR unresolved), or odd: the pad byte would not be counted
@@ -121,9 +124,9 @@ class FileDeidentifier:
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
         _complete_file_meta(dataset)
+        stream_large_pixel_data(dataset)
         # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
         # the check below parses and scans exactly the bytes the file holds.
-        stream_large_pixel_data(dataset)
         encoded = io.BytesIO()
         try:
             dataset.save_as(encoded, enforce_file_format=True)

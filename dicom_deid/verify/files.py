@@ -22,10 +22,11 @@ import pydicom
 from pydicom.charset import convert_encodings
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement
+from pydicom.filereader import data_element_offset_to_value
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicom_deid import tags
-from dicom_deid.dicomfile import PIXEL_TAGS, read_instance, stored_vr
+from dicom_deid.dicomfile import LARGE_VALUE, PIXEL_TAGS, read_instance, stored_vr
 from dicom_deid.profile_table import BASIC_PROFILE_CODE, OPTION_CODES, load_profile_table
 from dicom_deid.records import Policy
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
@@ -166,13 +167,12 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
             warnings.simplefilter("ignore")
             # Large values are left where they lie in `content` (deferred), not copied out: the pixel data are
             # compared in place, and anything else that large is read when a check asks for it.
-            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=_DEFER_ABOVE)
+            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=LARGE_VALUE)
             if dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
                 dataset = pydicom.dcmread(io.BytesIO(content))  # a deferred read would not find the inflated bytes
             meta, parsed = _split_parsed(content, str(dataset.file_meta.TransferSyntaxUID))
-            # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed), and the value itself.
-            spans = [_pixel_span(dataset, tag, parsed) for tag in PIXEL_TAGS if tag in dataset]
-            pixel_spans = {tag: (start, end) for tag, start, end in spans}
+            # Where each pixel value lies in the bytes pydicom parsed (see _split_parsed).
+            pixel_spans = {tag: _pixel_span(dataset, tag, parsed) for tag in PIXEL_TAGS if tag in dataset}
             spans = sorted(pixel_spans.values())
             kept = _kept(policy)
             removed = _REMOVED - kept
@@ -249,9 +249,6 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     return failures
 
 
-_DEFER_ABOVE = 1 << 20
-
-
 def _same_pixels(parsed: bytes, spans: dict, pixels: dict[int, bytes]) -> bool:
     """The pixel values at `spans` of the parsed stream are the original's, byte for byte (compared in place)."""
     return spans.keys() == pixels.keys() and all(
@@ -259,35 +256,27 @@ def _same_pixels(parsed: bytes, spans: dict, pixels: dict[int, bytes]) -> bool:
     )
 
 
-def _pixel_span(dataset: pydicom.Dataset, tag, parsed: bytes) -> tuple[int, int, int]:
-    """(tag, start, end) of a top-level pixel value in the parsed stream, without reading it out.
+def _pixel_span(dataset: pydicom.Dataset, tag, parsed: bytes) -> tuple[int, int]:
+    """(start, end) of a top-level pixel value in the parsed stream, without reading it out.
 
     A value of undefined length (encapsulated) ends before its sequence delimiter, which ends where the next
     element begins, or the stream."""
     raw = dataset.get_item(tag, keep_deferred=True)
     start = raw.value_tell
     if raw.value is not None:
-        return tag, start, start + len(raw.value)
+        return start, start + len(raw.value)
     if raw.length != 0xFFFFFFFF:
-        return tag, start, start + raw.length
+        return start, start + raw.length
     implicit_vr = dataset.original_encoding[0]
     following = [
-        other.value_tell - _header_length(implicit_vr, stored_vr(other))
+        other.value_tell - data_element_offset_to_value(implicit_vr, stored_vr(other))
         for key, other in dataset.items()
         if key > tag and other.value_tell is not None
     ]
     end = min(following, default=len(parsed)) - 8
     if parsed[end : end + 4] not in (b"\xfe\xff\xdd\xe0", b"\xff\xfe\xe0\xdd"):
         raise ValueError(f"no sequence delimiter after the encapsulated value of {tag}")
-    return tag, start, end
-
-
-def _header_length(implicit_vr: bool, vr: str | None) -> int:
-    """Bytes between an element's start and its value (PS3.5 7.1)."""
-    return 12 if not implicit_vr and vr in _LONG_LENGTH_VRS else 8
-
-
-_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+    return start, end
 
 
 def _walk_public(dataset: pydicom.Dataset, prefix: tuple = ()):
