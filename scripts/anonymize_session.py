@@ -8,15 +8,18 @@ from pathlib import Path
 import checkout  # noqa: F401 - must come first: puts this checkout's dicom_deid on sys.path
 from dicom_deid.job import run_job
 from dicom_deid.keyfile import read_seed
+from dicom_deid.lean_start import skip_unneeded_imports
 from dicom_deid.paths import ANONYMIZED_FILES, RESULTS, SOURCES_LIST
 from dicom_deid.records import ON_BAD_FILE, Policy, Sources, read_record, write_record, write_records
-from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.unpack import list_sources
 
 STAGE = "anonymize_session"
 
 
 def main(session_dir: Path, unpacked_dir: Path | None, anonymized_dir: Path, options) -> None:
+    skip_unneeded_imports()
+    from dicom_deid.stages.anonymize import anonymize_session  # imports pydicom: after the line above
+
     policy = Policy(
         seed=read_seed(options.key),
         keep=tuple(options.keep),
