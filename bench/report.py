@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.measure import IDLE_PHASES, Case, Run
+from bench.measure import IDLE_PHASES, THROUGHPUT_ROUNDS, Case, Run
 from bench.planning import PLANNING_ROUNDS, Scale
 
 MB = 1024**2
@@ -85,7 +85,21 @@ def case_lines(case: Case, cores: int) -> list[str]:
         f"{workflow.sampler.first_job:.1f} s, {workflow.seconds - workflow.sampler.last_job:.1f} s after the last; "
         f"its own process peaked at {workflow.peak_rss / MB:.0f} MB."
     )
-    lines += ["", summary, "", *idle_lines(workflow, cores), *job_lines(workflow), *ceiling_lines(case, cores), ""]
+    rounds = (
+        f"The workflow and the dicognito runs: the fastest of {THROUGHPUT_ROUNDS} alternating rounds each (this "
+        "machine's speed drifts within minutes); the idle cores, jobs and ceiling below are of that workflow run."
+    )
+    lines += [
+        "",
+        summary,
+        "",
+        rounds,
+        "",
+        *idle_lines(workflow, cores),
+        *job_lines(workflow),
+        *ceiling_lines(case, cores),
+        "",
+    ]
     lines += [f"- **{problem}**" for problem in case.problems] + ([""] if case.problems else [])
     return lines
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure import IDLE_PHASES, WORKERS, Interval, Job, JobSampler, Run, name_job
+from bench.measure import IDLE_PHASES, WORKERS, Interval, Job, JobSampler, Run, fastest, name_job
 from bench.report import ceiling
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -52,3 +52,12 @@ def test_the_ceiling_is_the_speed_up_the_cpu_spent_allows_with_no_idle_core():
     # 20 s for one process; 30 CPU-s spread over 2 cores at 95 %: 15.8 s, 1.27x.
     assert ceiling(20.0, 30.0, cores=2, core_use=0.95) == pytest.approx(20.0 / (30.0 / 1.9))
     assert ceiling(20.0, 20.0, cores=2, core_use=1.0) == pytest.approx(2.0)  # dicognito's own CPU: N x at best
+
+
+def test_of_the_rounds_the_fastest_run_counts_but_a_failed_one_is_shown():
+    slow, quick, failed = _run([], 12.0, 20.0), _run([], 10.0, 19.0), _run([], 5.0, 5.0)
+    failed.problems = ["2 of 3 sessions published"]
+
+    assert fastest([slow, quick]) is quick
+    assert fastest([quick, slow]) is quick
+    assert fastest([slow, failed, quick]) is failed  # a failed round is never hidden by a faster or slower one
