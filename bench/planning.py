@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import SNAKEMAKE, Run, run_timed, snakemake_cmd, workflow_config, write_key
+from bench.measure import SNAKEMAKE, Run, fastest, run_timed, snakemake_cmd, workflow_config, write_key
 from bench.trees import Tree, add_archive_to_every_session
 from dicom_deid.paths import Paths
 
@@ -117,8 +117,8 @@ def measure_scale(tree: Tree, case_dir: Path, workflow_dir: Path, cores: int) ->
         print("[scale] bare chain dry run ...", flush=True)
         bare_cmd = [SNAKEMAKE, "-n", "--cores", str(cores), "--config", f"input_dir={tree.root}"]
         bare_runs.append(run_timed("bare", bare_cmd, logs / "bare.log", bare))
-    runs["dryrun"] = min(dry_runs, key=lambda run: run.seconds)
-    runs["bare"] = min(bare_runs, key=lambda run: run.seconds)
+    runs["dryrun"] = fastest(dry_runs)
+    runs["bare"] = fastest(bare_runs)
     # A finished run's outputs, made without running 10,000 jobs. Its metadata records cannot be had so:
     # `--touch` would take minutes here (Snakemake schedules each of the 10,000 jobs), so the rerun has none.
     create_final_outputs(case_dir, tree)

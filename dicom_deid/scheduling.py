@@ -2,7 +2,7 @@
 a session job asks for.
 
 A session job with `threads` workers owns that many cores from its start to its end, and between sessions
-the cores wait for the job to exit and the next one to start and import pydicom (~0.5 s per session here).
+the cores wait for the job to exit and the next one to start and import pydicom (~0.3 s per session here).
 With many sessions per core, one worker per job lets the sessions overlap instead, and nothing waits; with
 few, one worker per job would leave cores idle at the end, so each job gets the cores it can use.
 """

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicom_deid.lean_start import NOT_NEEDED
 from dicom_deid.records import Outcome, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier, skip_value_validation
 from vendor_data import VENDOR_FILES
@@ -83,4 +82,4 @@ def test_the_lean_start_writes_the_same_bytes_without_numpy_requests_and_tqdm(re
         assert result.outcome is Outcome.WRITTEN and not any(result.failures.values()), path.name
         assert line == f"{path.name} WRITTEN []"
         assert (lean / path.name).read_bytes() == (full / path.name).read_bytes(), path.name
-    assert "numpy" in NOT_NEEDED and "numpy" in sys.modules  # the in-process run had numpy at hand
+    assert sys.modules.get("numpy") is not None  # the in-process run had numpy at hand
