@@ -29,3 +29,4 @@ def test_worker_steps_times_every_step_the_worker_calls(tmp_path):
     for description in WORKER_STEPS.values():
         assert f"| {description} |" in table
     assert "| dicognito's handlers (fast path) |" in table
+    assert "| the worker without its check (the two check steps below do nothing) |" in table
