@@ -211,3 +211,14 @@ def test_every_packaged_file_is_written_and_checked_or_reported(tmp_path):
     # StructureSetLabel, UIDs copied into private elements) is scrubbed; an InstitutionName equal to the kept
     # Manufacturer, or to the writing software's ImplementationVersionName, identifies nobody.
     assert outcomes.get("flagged", []) == []
+
+
+def test_a_fragment_without_sop_uids_is_bad_and_the_reason_says_what_is_missing(tmp_path):
+    # pydicom's nested_priv_SQ.dcm holds one private sequence and file meta, nothing that makes it an instance.
+    source = Path(get_testdata_file("nested_priv_SQ.dcm"))
+    result = FileDeidentifier(default_policy(SEED)).process_file(source, tmp_path / "out.dcm", "a/frag.dcm")
+    assert result.outcome == "bad"
+    assert result.reason == (
+        "a/frag.dcm: has no SOPClassUID and no SOPInstanceUID: not a DICOM instance, cannot be written as a DICOM file"
+    )
+    assert not (tmp_path / "out.dcm").exists()

@@ -50,6 +50,15 @@ def _complete_file_meta(dataset: pydicom.Dataset) -> None:
         meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
 
 
+def _unwritable_reason(dataset: pydicom.Dataset, error: Exception) -> str:
+    """Why pydicom refused to write a file. Most often the dataset is a fragment, not an instance: a standard
+    file must name its SOP Class and Instance."""
+    missing = [keyword for keyword in ("SOPClassUID", "SOPInstanceUID") if not dataset.get(keyword)]
+    if missing:
+        return f"has no {' and no '.join(missing)}: not a DICOM instance, cannot be written as a DICOM file"
+    return f"cannot be written as a DICOM file ({type(error).__name__})"
+
+
 def stream_large_pixel_data(dataset: pydicom.Dataset) -> None:
     """Hand pydicom each pixel value above LARGE_VALUE as a buffer over the same bytes (a buffered value), which it
     writes from directly instead of copying it into a write buffer first."""
@@ -131,8 +140,7 @@ class FileDeidentifier:
         try:
             dataset.save_as(encoded, enforce_file_format=True)
         except (AttributeError, ValueError, TypeError) as error:
-            reason = f"cannot be written as a DICOM file, no SOP Class/Instance UID? ({type(error).__name__})"
-            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}")
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: {_unwritable_reason(dataset, error)}")
         content = encoded.getvalue()
         target.parent.mkdir(parents=True, exist_ok=True)
         # Named per process, so a leftover worker of a killed job never renames another's half-written file.
