@@ -103,8 +103,12 @@ NAMING_KEYWORDS = frozenset(
 )
 
 # Values that stand for "nobody" in exports that were already (partly) anonymized, and phantoms: never a
-# leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value.
-PLACEHOLDERS = frozenset({"ANONYMOUS", "ANONYMIZED", "ANON", "PHANTOM", "UNKNOWN", "NONE", "NULL", "N/A", "NA"})
+# leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value. 19000101 is
+# the dummy date of earlier anonymizers (nibabel's Siemens T1 map has it in every date, birth date included)
+# and the one profile basic writes: an export that already holds it must not fail for keeping it.
+PLACEHOLDERS = frozenset(
+    {"ANONYMOUS", "ANONYMIZED", "ANON", "PHANTOM", "UNKNOWN", "NONE", "NULL", "N/A", "NA", "19000101"}
+)
 
 # Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
 # than ANYWHERE_SCAN_LENGTH, they are searched in the header only (before pixel data) and as whole tokens

@@ -8,6 +8,7 @@ sessions, each option does what the standard's column says, and the output recor
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pydicom
@@ -22,6 +23,7 @@ from dicom_deid.records import Outcome, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
 from helpers import elements
+from vendor_data import VENDOR_FILES
 
 SEED = "0123456789abcdef0123456789abcdef"
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
@@ -170,6 +172,7 @@ def test_minimal_records_that_dates_moved_and_claims_no_profile(tmp_path):
         ("PersonName", lambda ds, v: setattr(ds, "PersonName", ""), "emptied instead of given a dummy value"),
         ("PatientAge", lambda ds, v: setattr(ds, "PatientAge", "099Y"), "changed although kept"),
         ("StudyInstanceUID", lambda ds, v: setattr(ds, "StudyInstanceUID", v), "still holds its original value"),
+        ("ContentDate", lambda ds, v: setattr(ds, "ContentDate", v), "still holds its original value"),
         ("PatientSex", lambda ds, v: delattr(ds, "PatientSex"), "removed"),
     ],
 )
@@ -182,6 +185,35 @@ def test_the_verifier_catches_an_action_not_held(tmp_path, keyword, tamper, mess
     written.save_as(output, enforce_file_format=True)
     failures = check_file(path, output, path.name, policy(options))["profile_held"]
     assert any(keyword in failure and message in failure for failure in failures), failures
+
+
+@pytest.mark.parametrize("options", [(), ALL_OPTIONS], ids=["no option", "every option"])
+def test_an_export_already_anonymized_to_dummy_dates_publishes(tmp_path, options):
+    # nibabel's Siemens T1 map as shipped: an earlier anonymizer set every date, the birth date too, to 19000101
+    # (the dummy date the profile writes) and names, IDs and private creators to 'Anon'. Rewriting a dummy with
+    # the same dummy leaks nothing; the checks must not fail the file for it.
+    source = tmp_path / "t1map.dcm"
+    source.write_bytes(VENDOR_FILES["siemens_qt1_map"].load())
+    assert pydicom.dcmread(source).PatientBirthDate == "19000101"
+    output, result = deidentify(source, options)
+    if "retain_long_modified_dates" not in options:
+        assert pydicom.dcmread(output).SeriesDate == "19000101"  # D: the dummy, which the original already was
+    assert result.profile_actions["D"] > 0
+
+
+def test_a_kept_attribute_that_repeats_a_replaced_value_is_scrubbed_not_failed(tmp_path):
+    # deid-data's cat.dcm as shipped: its GantryID (kept under Retain Device Identity) repeats its StationName
+    # (always replaced). The scrub gives it StationName's pseudonym; keeping it would leak the station.
+    source = tmp_path / "cat.dcm"
+    deid_data = Path(importlib.util.find_spec("deid_data").origin).parent
+    source.write_bytes((deid_data / "data" / "animals" / "cat.dcm").read_bytes())
+    original = pydicom.dcmread(source)
+    assert original.GantryID == original.StationName
+    output, result = deidentify(source, ("retain_device_identity",))
+    written = pydicom.dcmread(output)
+    assert written.GantryID == written.StationName != original.StationName
+    assert written.DeviceSerialNumber == original.DeviceSerialNumber  # kept, repeats nothing
+    assert result.scrubbed == {"StationName in GantryID": 1}
 
 
 def test_the_verifier_wants_the_profile_recorded(tmp_path):

@@ -110,7 +110,8 @@ def test_the_verifier_catches_a_utf16_value_left_in_a_private_element(tmp_path):
     _private_history(leaked, PATIENT_ID.encode("utf_16_le"))
     leaked.save_as(output_path, enforce_file_format=True)
     failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED, private_tags="keep"))
-    assert failures["no_original_values_in_bytes"] == ["IM1.dcm: an original identifying value is present"]
+    # Named by the attribute it came from and where it lies, never by the value.
+    assert failures["no_original_values_in_bytes"] == ["IM1.dcm: the original PatientID is present in (0029,1060)"]
 
 
 def test_safe_policy_removes_unlisted_private_elements_and_the_verifier_holds_it(tmp_path):

@@ -89,6 +89,28 @@ def test_identifier_in_a_deflated_file_is_found(tmp_path):
     )
     assert str(pydicom.dcmread(output).file_meta.TransferSyntaxUID) == pydicom.uid.DeflatedExplicitVRLittleEndian
     assert failed(source, output) == {"no_original_values_in_bytes"}
+    found = check_file(source, output, "IM1.dcm")["no_original_values_in_bytes"]
+    assert found == ["IM1.dcm: the original PatientID is present in (0011,1001)"]  # located in the inflated bytes
+
+
+def test_a_leftover_is_named_by_the_attribute_it_came_from_and_where_it_lies(tmp_path):
+    # pydicom-data's Philips ultrasound keeps its on-screen annotation in private sequences that hold the
+    # patient's ID and the institution as character codes (US values: the bytes of UTF-16). Kept with
+    # private_tags: keep, the scan finds them and says where, never what; the default removes them.
+    source = Path(get_testdata_file("OBXXXX1A.dcm"))
+    found = check_after(source, tmp_path, default_policy(SEED, private_tags="keep"))["no_original_values_in_bytes"]
+    where = "is present in (200D,110D) item 1 > (200D,1001) item"
+    assert sorted(found) == [
+        f"US.dcm: the original InstitutionName {where} 3 > (200D,1013)",
+        f"US.dcm: the original PatientID {where} 2 > (200D,1013)",
+    ]
+    assert not any(check_after(source, tmp_path, default_policy(SEED)).values())
+
+
+def check_after(source: Path, tmp_path: Path, policy) -> dict[str, list[str]]:
+    result = FileDeidentifier(policy).process_file(source, tmp_path / "US.dcm", "US.dcm")
+    assert result.outcome == "written"
+    return result.failures
 
 
 def test_original_study_uid_left_in_a_reference_is_found(pair):

@@ -168,7 +168,10 @@ def test_publish_gate_holds_back_a_leaking_session_and_a_rerun_publishes_it(tmp_
         assert value not in path.read_bytes(), path
     # Its log names the check and the file, never the value.
     log = (tmp_path / "logs" / "publish_session" / f"{S1}_02.log").read_text()
-    assert "[no_original_values_in_bytes] anat/t2/IM_0001.dcm: an original identifying value is present" in log
+    assert (
+        "[no_original_values_in_bytes] anat/t2/IM_0001.dcm: the original PatientID is present in BodyPartExamined"
+        in log
+    )
     for text in (log, result.stdout, *(p.read_text() for p in files_below(tmp_path / "work" / "status"))):
         assert value.decode() not in text
     # The other sessions are published; both reports exist and show the failure.
