@@ -56,7 +56,7 @@ test: venv-test lint
 	$(BIN)/python -m pytest
 
 # make bench - throughput, memory and planning at scale against dicognito and pydicom, measured in one run
-#              (~10 min; BENCH_ARGS=--quick for a ~2 min smoke run). Table: bench/results/latest.md
+#              (5-10 min; BENCH_ARGS=--quick for a ~2 min smoke run). Table: bench/results/latest.md
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
