@@ -102,6 +102,21 @@ NAMING_KEYWORDS = frozenset(
     }
 )
 
+# The file meta a written file holds (PS3.10 7.1): it describes that file and the software that wrote it. The
+# original's other elements (AE titles and address of the sending PACS, private information) and its preamble
+# are not carried over.
+FILE_META_WRITTEN = frozenset(
+    {
+        "FileMetaInformationGroupLength",
+        "FileMetaInformationVersion",
+        "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "ImplementationVersionName",
+    }
+)
+
 # Values that stand for "nobody" in exports that were already (partly) anonymized, and phantoms: never a
 # leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value. 19000101 is
 # the dummy date of earlier anonymizers (nibabel's Siemens T1 map has it in every date, birth date included)

@@ -113,6 +113,20 @@ def check_after(source: Path, tmp_path: Path, policy) -> dict[str, list[str]]:
     return result.failures
 
 
+def test_file_meta_or_preamble_carried_over_from_the_original_is_found(pair):
+    source, output = pair
+    tamper(output, lambda ds: setattr(ds.file_meta, "SourceApplicationEntityTitle", "SENDING_PACS"))
+    assert check_file(source, output, "IM1.dcm")["policy_held"] == [
+        "IM1.dcm: file meta keeps SourceApplicationEntityTitle of the original"
+    ]
+    data = bytearray(output.read_bytes())
+    data[:128] = IDENTITY.values["PatientID"].encode().ljust(128, b"\0")  # a writer's text in the preamble
+    output.write_bytes(data)
+    found = check_file(source, output, "IM1.dcm")
+    assert "IM1.dcm: preamble is not zeros" in found["policy_held"]
+    assert found["no_original_values_in_bytes"] == ["IM1.dcm: the original PatientID is present in the preamble"]
+
+
 def test_original_study_uid_left_in_a_reference_is_found(pair):
     source, output = pair
     original_uid = pydicom.dcmread(source).StudyInstanceUID

@@ -41,13 +41,23 @@ from dicom_deid.verify.files import check_output, original_facts
 log = logging.getLogger(__name__)
 
 
-def _complete_file_meta(dataset: pydicom.Dataset) -> None:
-    """Some real files lack the file meta's copies of SOP Class/Instance UID; a standard file needs them."""
-    meta = dataset.file_meta
-    if not meta.get("MediaStorageSOPClassUID") and dataset.get("SOPClassUID"):
-        meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    if dataset.get("SOPInstanceUID"):  # dicognito remaps both; keep them equal
-        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+def fresh_file_meta(dataset: pydicom.Dataset) -> None:
+    """Give the dataset the file meta and preamble of the file about to be written (tags.FILE_META_WRITTEN):
+    SOP Class and Instance (some real files lack them in the meta; dicognito remaps the instance in both) and the
+    transfer syntax. The original's AE titles (nibabel's Siemens T1 map names its sending PACS), its private
+    information and whatever its writer put into the 128-byte preamble stay behind; pydicom adds its own
+    implementation UID and version as it writes."""
+    original = dataset.file_meta
+    meta = pydicom.dataset.FileMetaDataset()
+    sop_class = original.get("MediaStorageSOPClassUID") or dataset.get("SOPClassUID")
+    sop_instance = dataset.get("SOPInstanceUID") or original.get("MediaStorageSOPInstanceUID")
+    if sop_class:
+        meta.MediaStorageSOPClassUID = sop_class
+    if sop_instance:
+        meta.MediaStorageSOPInstanceUID = sop_instance
+    meta.TransferSyntaxUID = original.TransferSyntaxUID
+    dataset.file_meta = meta
+    dataset.preamble = bytes(128)
 
 
 def _unwritable_reason(dataset: pydicom.Dataset, error: Exception) -> str:
@@ -132,7 +142,7 @@ class FileDeidentifier:
             result = self.anonymize(dataset)
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
-        _complete_file_meta(dataset)
+        fresh_file_meta(dataset)
         stream_large_pixel_data(dataset)
         # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
         # the check below parses and scans exactly the bytes the file holds.

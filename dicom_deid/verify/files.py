@@ -202,6 +202,7 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
             if element.VR == "PN":
                 names_after[path] = _strings(element)
     failures["policy_held"] += _private_policy_failures(dataset, policy, relpath)
+    failures["policy_held"] += _file_meta_failures(dataset, content, relpath)
     public_after = dict(_walk_public(dataset)) if facts.profile else {}
     for path, values in facts.replaced.items():
         keyword = keyword_for_tag(path[-1])
@@ -270,13 +271,19 @@ def _first(parts: list[bytes], starts: list[int], needles: set[bytes], pattern=N
 def _element_at(content: bytes, offset: int) -> str:
     """The innermost element whose value holds `offset` of the parsed stream, named by keyword or tag at each
     depth: where a leftover lies, without its value. Runs only for a file that failed the scan."""
-    if offset < 0:
-        return "the file meta"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset = pydicom.dcmread(io.BytesIO(content), defer_size=LARGE_VALUE)
-    found = _innermost(dataset, offset, "")
-    return found or "the header"
+    if offset < 0:  # in the file meta of a deflated file, which the scan sees before the inflated stream
+        return "the preamble" if offset + _meta_end(content) < 128 else "the file meta"
+    if offset < 128 and content[128:132] == b"DICM":
+        return "the preamble"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=LARGE_VALUE)
+        deflated = dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+        meta = "" if deflated else _innermost(dataset.file_meta, offset, "")  # else value_tell counts inflated bytes
+        return meta or _innermost(dataset, offset, "") or "the header"
+    except Exception:  # noqa: BLE001 - the failure stands; only its place is unknown
+        return "the file"
 
 
 def _innermost(dataset: pydicom.Dataset, offset: int, prefix: str) -> str:
@@ -422,6 +429,19 @@ def _method_failures(dataset: pydicom.Dataset, options: frozenset[str], relpath:
     return failures
 
 
+def _file_meta_failures(dataset: pydicom.Dataset, content: bytes, relpath: str) -> list[str]:
+    """The file meta describes the written file and its writer only, and the preamble is zeros (PS3.10 7.1):
+    nothing of the original's journey (AE titles of its sending PACS, private information) is carried over."""
+    failures = [
+        f"{relpath}: file meta keeps {element.keyword or element.tag} of the original"
+        for element in dataset.file_meta
+        if element.keyword not in tags.FILE_META_WRITTEN
+    ]
+    if content[128:132] == b"DICM" and content[:128].strip(b"\0"):
+        failures.append(f"{relpath}: preamble is not zeros")
+    return failures
+
+
 def _private_policy_failures(dataset: pydicom.Dataset, policy: Policy | None, relpath: str) -> list[str]:
     if policy is None or policy.private_tags == "keep":
         return []
@@ -477,8 +497,12 @@ def _split_parsed(content: bytes, transfer_syntax: str) -> tuple[bytes, bytes]:
     """
     if transfer_syntax != DeflatedExplicitVRLittleEndian:
         return b"", content
-    meta_end = 144 + int.from_bytes(content[140:144], "little")  # 128 preamble, DICM, (0002,0000) UL
+    meta_end = _meta_end(content)
     return content[:meta_end], zlib.decompress(content[meta_end:], -zlib.MAX_WBITS)
+
+
+def _meta_end(content: bytes) -> int:
+    return 144 + int.from_bytes(content[140:144], "little")  # 128 preamble, DICM, (0002,0000) UL, its value
 
 
 _UID_LIKE = re.compile(r"[0-9]+(\.[0-9]+)+")
