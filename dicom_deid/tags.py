@@ -117,6 +117,9 @@ FILE_META_WRITTEN = frozenset(
     }
 )
 
+# Data Set Trailing Padding (FFFC,FFFC): bytes after the data set that readers ignore, whatever they hold.
+TRAILING_PADDING = 0xFFFCFFFC
+
 # Values that stand for "nobody" in exports that were already (partly) anonymized, and phantoms: never a
 # leftover to fail on, whichever attribute holds them. Compared case-insensitively, whole value. 19000101 is
 # the dummy date of earlier anonymizers (nibabel's Siemens T1 map has it in every date, birth date included)

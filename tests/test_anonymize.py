@@ -225,16 +225,17 @@ def test_a_fragment_without_sop_uids_is_bad_and_the_reason_says_what_is_missing(
 
 
 def test_the_written_file_meta_and_preamble_are_the_writers_not_the_originals(tmp_path):
-    # pydicom's CT_small as shipped: its file meta names the AE title of the node that sent it, and its preamble
-    # is a TIFF header whose offsets point into the original file, not into any rewritten one.
+    # pydicom's CT_small as shipped: its file meta names the AE title of the node that sent it, its preamble is a
+    # TIFF header and its trailing padding the TIFF directory, which point into the original file, not the output.
     source = Path(get_testdata_file("CT_small.dcm"))
     original = pydicom.dcmread(source)
     assert original.file_meta.SourceApplicationEntityTitle and original.preamble.startswith(b"II*")
+    assert tags.TRAILING_PADDING in original
     result = FileDeidentifier(default_policy(SEED)).process_file(source, tmp_path / "ct.dcm", "ct.dcm")
     assert result.outcome == "written" and not any(result.failures.values())
     written = pydicom.dcmread(tmp_path / "ct.dcm")
     assert {element.keyword for element in written.file_meta} <= tags.FILE_META_WRITTEN
-    assert written.preamble == bytes(128)
+    assert written.preamble == bytes(128) and tags.TRAILING_PADDING not in written
     assert written.file_meta.ImplementationVersionName == f"PYDICOM {pydicom.__version__}"
     assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID != original.SOPInstanceUID
     assert original.file_meta.SourceApplicationEntityTitle.encode() not in (tmp_path / "ct.dcm").read_bytes()

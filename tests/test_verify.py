@@ -113,7 +113,7 @@ def check_after(source: Path, tmp_path: Path, policy) -> dict[str, list[str]]:
     return result.failures
 
 
-def test_file_meta_or_preamble_carried_over_from_the_original_is_found(pair):
+def test_file_meta_preamble_or_padding_carried_over_from_the_original_is_found(pair):
     source, output = pair
     tamper(output, lambda ds: setattr(ds.file_meta, "SourceApplicationEntityTitle", "SENDING_PACS"))
     assert check_file(source, output, "IM1.dcm")["policy_held"] == [
@@ -125,6 +125,8 @@ def test_file_meta_or_preamble_carried_over_from_the_original_is_found(pair):
     found = check_file(source, output, "IM1.dcm")
     assert "IM1.dcm: preamble is not zeros" in found["policy_held"]
     assert found["no_original_values_in_bytes"] == ["IM1.dcm: the original PatientID is present in the preamble"]
+    tamper(output, lambda ds: ds.add_new(0xFFFCFFFC, "OB", b"\0\0"))
+    assert "IM1.dcm: trailing padding kept" in check_file(source, output, "IM1.dcm")["policy_held"]
 
 
 def test_original_study_uid_left_in_a_reference_is_found(pair):

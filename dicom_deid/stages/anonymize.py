@@ -20,6 +20,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataelem import RawDataElement
 
+from dicom_deid import tags
 from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
 from dicom_deid.crosswalk import append_rows, offset_in_days
 from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
@@ -41,12 +42,13 @@ from dicom_deid.verify.files import check_output, original_facts
 log = logging.getLogger(__name__)
 
 
-def fresh_file_meta(dataset: pydicom.Dataset) -> None:
-    """Give the dataset the file meta and preamble of the file about to be written (tags.FILE_META_WRITTEN):
-    SOP Class and Instance (some real files lack them in the meta; dicognito remaps the instance in both) and the
-    transfer syntax. The original's AE titles (nibabel's Siemens T1 map names its sending PACS), its private
-    information and whatever its writer put into the 128-byte preamble stay behind; pydicom adds its own
-    implementation UID and version as it writes."""
+def replace_file_framing(dataset: pydicom.Dataset) -> None:
+    """Give the dataset the framing of the file about to be written: a file meta of its own (tags.FILE_META_WRITTEN:
+    SOP Class and Instance, which some real files lack in the meta and dicognito remaps in both, and the transfer
+    syntax), a zeroed preamble and no trailing padding. The original's AE titles (nibabel's Siemens T1 map names
+    its sending PACS), its private file meta information, and what its writer put into the preamble and the
+    padding (pydicom's CT_small: a TIFF header there, its directory here, both pointing into the original file)
+    stay behind. pydicom adds its own implementation UID and version as it writes."""
     original = dataset.file_meta
     meta = pydicom.dataset.FileMetaDataset()
     sop_class = original.get("MediaStorageSOPClassUID") or dataset.get("SOPClassUID")
@@ -58,6 +60,7 @@ def fresh_file_meta(dataset: pydicom.Dataset) -> None:
     meta.TransferSyntaxUID = original.TransferSyntaxUID
     dataset.file_meta = meta
     dataset.preamble = bytes(128)
+    dataset.pop(tags.TRAILING_PADDING, None)
 
 
 def _unwritable_reason(dataset: pydicom.Dataset, error: Exception) -> str:
@@ -142,7 +145,7 @@ class FileDeidentifier:
             result = self.anonymize(dataset)
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
-        fresh_file_meta(dataset)
+        replace_file_framing(dataset)
         stream_large_pixel_data(dataset)
         # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
         # the check below parses and scans exactly the bytes the file holds.

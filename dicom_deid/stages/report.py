@@ -57,7 +57,7 @@ CHECK_DESCRIPTIONS = {
     "replaced_tags_changed": "each of the 13 replaced attributes present and holding a new value",
     "removed_tags_absent": "none of the 4 removed attributes at any depth",
     "no_original_values_in_bytes": "no original identifying value anywhere in the file's bytes",
-    "policy_held": "the configured options held (private elements, PatientName); file meta and preamble the writer's",
+    "policy_held": "the options held (private elements, PatientName); file meta, preamble and padding the writer's",
 }
 
 # Mappings of every session report shown as counts: what was scrubbed where, private elements kept and removed.

@@ -202,7 +202,7 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
             if element.VR == "PN":
                 names_after[path] = _strings(element)
     failures["policy_held"] += _private_policy_failures(dataset, policy, relpath)
-    failures["policy_held"] += _file_meta_failures(dataset, content, relpath)
+    failures["policy_held"] += _file_framing_failures(dataset, content, relpath)
     public_after = dict(_walk_public(dataset)) if facts.profile else {}
     for path, values in facts.replaced.items():
         keyword = keyword_for_tag(path[-1])
@@ -429,9 +429,10 @@ def _method_failures(dataset: pydicom.Dataset, options: frozenset[str], relpath:
     return failures
 
 
-def _file_meta_failures(dataset: pydicom.Dataset, content: bytes, relpath: str) -> list[str]:
-    """The file meta describes the written file and its writer only, and the preamble is zeros (PS3.10 7.1):
-    nothing of the original's journey (AE titles of its sending PACS, private information) is carried over."""
+def _file_framing_failures(dataset: pydicom.Dataset, content: bytes, relpath: str) -> list[str]:
+    """The file meta describes the written file and its writer only, the preamble is zeros and there is no trailing
+    padding (PS3.10 7.1): nothing of the original's journey (AE titles of its sending PACS, private information,
+    a writer's bytes) is carried over."""
     failures = [
         f"{relpath}: file meta keeps {element.keyword or element.tag} of the original"
         for element in dataset.file_meta
@@ -439,6 +440,8 @@ def _file_meta_failures(dataset: pydicom.Dataset, content: bytes, relpath: str) 
     ]
     if content[128:132] == b"DICM" and content[:128].strip(b"\0"):
         failures.append(f"{relpath}: preamble is not zeros")
+    if tags.TRAILING_PADDING in dataset:
+        failures.append(f"{relpath}: trailing padding kept")
     return failures
 
 
