@@ -118,7 +118,7 @@ def replacements(known: dict[Path, list[str]], dataset: pydicom.Dataset) -> dict
 
 
 def _pair(pairs: dict, original: str, new: str, keyword: str) -> None:
-    if len(original) < tags.MIN_SCAN_LENGTH or original.upper() in tags.PLACEHOLDERS or original == new:
+    if len(original) < tags.MIN_SCAN_LENGTH or tags.is_placeholder(original) or original == new:
         return
     pairs.setdefault(original, (new, keyword))
 

@@ -128,6 +128,11 @@ PLACEHOLDERS = frozenset(
     {"ANONYMOUS", "ANONYMIZED", "ANON", "PHANTOM", "UNKNOWN", "NONE", "NULL", "N/A", "NA", "19000101"}
 )
 
+
+def is_placeholder(value: str) -> bool:
+    return value.upper() in PLACEHOLDERS
+
+
 # Values shorter than MIN_SCAN_LENGTH match any file by chance; they are checked tag by tag only. Shorter
 # than ANYWHERE_SCAN_LENGTH, they are searched in the header only (before pixel data) and as whole tokens
 # only: a StudyID "204" must not match inside "85204" of a vendor's XML. Longer ones are searched as plain

@@ -8,7 +8,6 @@ sessions, each option does what the standard's column says, and the output recor
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pydicom
@@ -23,7 +22,7 @@ from dicom_deid.records import Outcome, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
 from helpers import elements
-from vendor_data import VENDOR_FILES
+from vendor_data import VENDOR_FILES, deid_data_file
 
 SEED = "0123456789abcdef0123456789abcdef"
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
@@ -205,8 +204,7 @@ def test_a_kept_attribute_that_repeats_a_replaced_value_is_scrubbed_not_failed(t
     # deid-data's cat.dcm as shipped: its GantryID (kept under Retain Device Identity) repeats its StationName
     # (always replaced). The scrub gives it StationName's pseudonym; keeping it would leak the station.
     source = tmp_path / "cat.dcm"
-    deid_data = Path(importlib.util.find_spec("deid_data").origin).parent
-    source.write_bytes((deid_data / "data" / "animals" / "cat.dcm").read_bytes())
+    source.write_bytes(deid_data_file("animals/cat.dcm")())
     original = pydicom.dcmread(source)
     assert original.GantryID == original.StationName
     output, result = deidentify(source, ("retain_device_identity",))

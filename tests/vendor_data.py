@@ -99,7 +99,7 @@ def _pydicom_file(name: str) -> Callable[[], bytes]:
     return lambda: Path(get_testdata_file(name)).read_bytes()
 
 
-def _deid_data_file(relative: str) -> Callable[[], bytes]:
+def deid_data_file(relative: str) -> Callable[[], bytes]:
     return lambda: (_package_dir("deid_data") / "data" / relative).read_bytes()
 
 
@@ -142,7 +142,7 @@ VENDOR_FILES: dict[str, VendorFile] = {
         "MR without private elements: the baseline",
     ),
     "siemens_ct_jpeg": VendorFile(
-        _deid_data_file("humans/ctbrain1.dcm"),
+        deid_data_file("humans/ctbrain1.dcm"),
         "Siemens CT via Agfa PACS (deid-data)",
         "JPEG baseline CT with CSA, MedCom, MITRA and Agfa private blocks (deid-data planted dates there)",
     ),

@@ -94,7 +94,7 @@ def _identifying(values: list[str], vr: str | None) -> list[str]:
     found = list(values)
     if vr == "PN":
         found += [part.strip() for value in values for part in value.split("^")]
-    return [v for v in found if v and v.upper() not in tags.PLACEHOLDERS]
+    return [v for v in found if v and not tags.is_placeholder(v)]
 
 
 @dataclass
@@ -237,6 +237,7 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     header = meta + outside_pixels[0]
     outside_pixels[0] = header
     starts = [start - len(meta) if index == 0 else start for index, start in enumerate(bounds[::2])]
+    leftovers: list[tuple[str, int]] = []  # (the attribute the original value came from, where it lies)
     for value, source in facts.identifying.items():
         if len(value) < tags.MIN_SCAN_LENGTH:
             continue
@@ -248,8 +249,10 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
         else:
             found = _first(outside_pixels[:1], starts, needles, _token)
         if found is not None:
-            where = _element_at(content, found)
-            failures["no_original_values_in_bytes"].append(f"{relpath}: the original {source} is present in {where}")
+            leftovers.append((source, found))
+    places = _elements_at(content, [offset for _, offset in leftovers]) if leftovers else []
+    for (source, _), where in zip(leftovers, places, strict=True):
+        failures["no_original_values_in_bytes"].append(f"{relpath}: the original {source} is present in {where}")
     return failures
 
 
@@ -262,23 +265,33 @@ def _first(parts: list[bytes], starts: list[int], needles: set[bytes], pattern=N
             at = part.find(needle)
             if at < 0:
                 continue
-            match = pattern(needle).search(part, at) if pattern is not None else None
-            if pattern is None or match:
-                return start + (at if match is None else match.start())
+            if pattern is None:
+                return start + at
+            match = pattern(needle).search(part, at)
+            if match:
+                return start + match.start()
     return None
 
 
-def _element_at(content: bytes, offset: int) -> str:
-    """The innermost element whose value holds `offset` of the parsed stream, named by keyword or tag at each
-    depth: where a leftover lies, without its value. Runs only for a file that failed the scan."""
+def _elements_at(content: bytes, offsets: list[int]) -> list[str]:
+    """For each offset of the parsed stream, the innermost element whose value holds it, named by keyword or tag
+    at each depth: where a leftover lies, without its value. Runs only for a file that failed the scan, and
+    parses it once more: elements the checks decoded no longer know where their values lie."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=LARGE_VALUE)
+    except Exception:  # noqa: BLE001 - the failures stand; only their places are unknown
+        return ["the file"] * len(offsets)
+    return [_element_at(dataset, content, offset) for offset in offsets]
+
+
+def _element_at(dataset: pydicom.Dataset, content: bytes, offset: int) -> str:
     if offset < 0:  # in the file meta of a deflated file, which the scan sees before the inflated stream
         return "the preamble" if offset + _meta_end(content) < 128 else "the file meta"
     if offset < 128 and content[128:132] == b"DICM":
         return "the preamble"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dataset = pydicom.dcmread(io.BytesIO(content), defer_size=LARGE_VALUE)
         deflated = dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
         meta = "" if deflated else _innermost(dataset.file_meta, offset, "")  # else value_tell counts inflated bytes
         return meta or _innermost(dataset, offset, "") or "the header"
@@ -362,7 +375,7 @@ def _ancestor_gone(path: tuple, after: dict) -> bool:
 _MAY_BE_EMPTY = frozenset({"Z", "Z/D", "X/Z", "X/Z/D"})
 
 
-def _action_problem(code: str, tag, vr: str, before: list[str] | None, element, identifying: set[str]) -> str:
+def _action_problem(code: str, tag, vr: str, before: list[str] | None, element, identifying: dict[str, str]) -> str:
     """Why the output element breaks the code's action, or ""; a sequence's content is checked by its own rows."""
     if code == "X":
         return "" if element is None else "still present"
@@ -383,11 +396,11 @@ def _action_problem(code: str, tag, vr: str, before: list[str] | None, element, 
         return "" if code in _MAY_BE_EMPTY else "emptied instead of given a dummy value"
     if after == before and not (code == "U" and all(v.startswith(tags.STANDARD_UID_ROOT) for v in before)):
         # An original that was already a placeholder (a date of 19000101) may be the dummy written in its place.
-        return "" if all(v.upper() in tags.PLACEHOLDERS for v in before) else "still holds its original value"
+        return "" if all(tags.is_placeholder(v) for v in before) else "still holds its original value"
     return ""
 
 
-def _kept_but_scrubbed(before: list[str], after: list[str], identifying: set[str]) -> bool:
+def _kept_but_scrubbed(before: list[str], after: list[str], identifying: dict[str, str]) -> bool:
     """A kept (K) value is unchanged, or changed only where it repeated a known identifying value, which the scrub
     replaces wherever it occurs (a GantryID equal to the StationName); the byte scan checks that value is gone."""
     if len(after) != len(before):
