@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -75,3 +77,16 @@ def test_a_bad_file_fails_its_session_unless_told_otherwise():
     assert DEFAULTS["on_bad_file"] == "fail_session"
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
     assert schema["properties"]["on_bad_file"]["enum"] == ["fail_session", "skip_file"]
+
+
+def test_planning_imports_no_pydicom_without_a_keep_list():
+    # What Snakemake's own process imports to plan (rules/common.smk): pydicom only for a keep list to check.
+    code = (
+        "import sys, yaml; from dicom_deid import config_checks, discovery, keyfile, paths, scheduling\n"
+        f"config = yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))\n"
+        "assert config['keep'] == [] and config_checks.keep_problems(config) == []\n"
+        "assert 'pydicom' not in sys.modules, 'pydicom imported'\n"
+        "assert config_checks.keep_problems({**config, 'keep': ['StudyDat']})\n"
+        "assert 'pydicom' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
