@@ -70,18 +70,24 @@ def steps(session_dir: Path, files: list[Path], scratch: Path) -> dict[str, call
     }
 
 
-def cost_table(title: str, session_dir: Path, files: list[Path], scratch: Path) -> str:
+def cost_table(title: str, session_dir: Path, files: list[Path], scratch: Path, rounds: int = 3) -> str:
     size = sum(path.stat().st_size for path in files) / MB
     lines = [
-        f"{title}: {len(files)} files, {size:.1f} MB, one process, no profiler",
+        f"{title}: {len(files)} files, {size:.1f} MB, one process, no profiler, the fastest of {rounds} rounds",
         "",
         "| step | ms/file | files/s | MB/s |",
         "|---|---:|---:|---:|",
     ]
-    for label, call in steps(session_dir, files, scratch).items():
-        started = time.perf_counter()
-        call()
-        elapsed = time.perf_counter() - started
+    # Rounds interleaved, the fastest of each step counts: a single pass over one 48 MB file measured mostly
+    # whether its pages were cached and its buffers allocated yet (the worker at 2.3x dicognito once, 1.1x warm).
+    calls = steps(session_dir, files, scratch)
+    fastest = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for label, call in calls.items():  # in order: the session check reads the anonymize step's results
+            started = time.perf_counter()
+            call()
+            fastest[label] = min(fastest[label], time.perf_counter() - started)
+    for label, elapsed in fastest.items():
         lines.append(
             f"| {label} | {1000 * elapsed / len(files):.2f} | {len(files) / elapsed:.0f} | {size / elapsed:.0f} |"
         )
