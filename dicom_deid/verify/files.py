@@ -289,7 +289,7 @@ def _elements_at(content: bytes, offsets: list[int]) -> list[str]:
 def _element_at(dataset: pydicom.Dataset, content: bytes, offset: int) -> str:
     if offset < 0:  # in the file meta of a deflated file, which the scan sees before the inflated stream
         return "the preamble" if offset + _meta_end(content) < 128 else "the file meta"
-    if offset < 128 and content[128:132] == b"DICM":
+    if offset < 128 and _has_preamble(content):
         return "the preamble"
     try:
         deflated = dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
@@ -451,7 +451,7 @@ def _file_framing_failures(dataset: pydicom.Dataset, content: bytes, relpath: st
         for element in dataset.file_meta
         if element.keyword not in tags.FILE_META_WRITTEN
     ]
-    if content[128:132] == b"DICM" and content[:128].strip(b"\0"):
+    if _has_preamble(content) and content[:128].strip(b"\0"):
         failures.append(f"{relpath}: preamble is not zeros")
     if tags.TRAILING_PADDING in dataset:
         failures.append(f"{relpath}: trailing padding kept")
@@ -515,6 +515,11 @@ def _split_parsed(content: bytes, transfer_syntax: str) -> tuple[bytes, bytes]:
         return b"", content
     meta_end = _meta_end(content)
     return content[:meta_end], zlib.decompress(content[meta_end:], -zlib.MAX_WBITS)
+
+
+def _has_preamble(content: bytes) -> bool:
+    """The file starts with the 128-byte preamble and DICM, as written (an original read with force=True may not)."""
+    return content[128:132] == b"DICM"
 
 
 def _meta_end(content: bytes) -> int:
