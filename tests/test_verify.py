@@ -20,6 +20,7 @@ from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
 from dicom_deid.verify.session import cannot_be_instance, check_session
+from vendor_data import VENDOR_FILES, plant
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -339,3 +340,30 @@ def test_bytes_alone_never_rule_out_a_file_read_as_an_instance(tmp_path):
     assert cannot_be_instance(text) and cannot_be_instance(empty)
     with pytest.raises(NotDicom):
         read_instance(text, "notes.txt")
+
+
+def test_an_original_name_part_inside_a_copy_of_its_pseudonym_is_not_a_leftover(tmp_path):
+    # Found by CI: with this key dicognito draws the fake given name JULIUS for a referring physician whose
+    # given name is JULIUS. The scrub writes the whole pseudonym into the description that named him; the scan
+    # found JULIUS there and failed the session, on every rerun with the key. In the pseudonym's own element it
+    # was already no leftover. The same name part standing anywhere else still is.
+    source = tmp_path / "toshiba.dcm"
+    source.write_bytes(plant(VENDOR_FILES["toshiba_mr_small"].load(), identity_for("VENDOR_0004")))
+    original = str(pydicom.dcmread(source).ReferringPhysicianName)
+    output = tmp_path / "out.dcm"
+    result = FileDeidentifier(default_policy("31287c181ddb5dac3043c1cc26a7e198")).process_file(source, output, "t.dcm")
+    written = pydicom.dcmread(output)
+    pseudonym = str(written.ReferringPhysicianName)
+    assert pseudonym != original and pseudonym.split("^")[1] == original.split("^")[1] == "JULIUS"
+    assert written.PerformedProcedureStepDescription == f"Investigators^{pseudonym}"
+    assert result.outcome == "written" and not any(result.failures.values()), result.failures
+
+    tamper(output, lambda ds: setattr(ds, "ImageComments", "seen by Dr JULIUS"))
+    assert check_file(source, output, "t.dcm")["no_original_values_in_bytes"] == [
+        "t.dcm: the original ReferringPhysicianName is present in ImageComments"
+    ]
+    tamper(output, lambda ds: setattr(ds, "ImageComments", f"seen by {original}"))
+    assert (
+        "t.dcm: the original ReferringPhysicianName is present in ImageComments"
+        in check_file(source, output, "t.dcm")["no_original_values_in_bytes"]
+    )

@@ -6,7 +6,8 @@ Identifying values: the originals of the 17 attributes, of every person name (an
 date and every UID that names the patient's instances. Each is searched in every encoding a file may use
 (Latin-1, UTF-8, the declared character set, UTF-16 as in Siemens' private headers). Not failures: empty
 values, placeholders (tags.PLACEHOLDERS), a value found only inside attributes that name things rather than
-people (tags.NAMING_KEYWORDS, private creators), and an original found within the values written in its place.
+people (tags.NAMING_KEYWORDS, private creators), and an original found within a value written in place of a
+different original, or within a copy of that value the scrub wrote elsewhere.
 """
 
 from __future__ import annotations
@@ -228,6 +229,10 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     pseudonyms |= {path for path, values in names_after.items() if values != facts.names.get(path)}
     pseudonyms.add((_PATIENT_NAME,))
     blanked = [span for path, span in value_spans.items() if path in pseudonyms or _names_a_thing(path[-1])]
+    # The scrub writes the same pseudonyms into other elements, in place of their originals (a description that
+    # named the referring physician): an original found inside such a copy is the pseudonym's, as above.
+    written = {value for path in pseudonyms for value in after.get(path) or names_after.get(path) or ()}
+    covers = {encoded for value in written for encoded in _encodings(value, facts.charsets)}
     # Pixel values are left out of the scan: they are the original's, byte for byte (checked above), and
     # a scan of a 48 MB multiframe for each value cost more than everything else the worker does with it.
     bounds = [0, *(edge for span in spans for edge in span), len(parsed)]
@@ -243,11 +248,11 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
             continue
         needles = _encodings(value, facts.charsets)
         if _UID_LIKE.fullmatch(value):  # a UID is never part of a longer UID
-            found = _first(outside_pixels, starts, needles, _uid)
+            found = _first(outside_pixels, starts, needles, covers, _uid)
         elif len(value) >= tags.ANYWHERE_SCAN_LENGTH:
-            found = _first(outside_pixels, starts, needles)
+            found = _first(outside_pixels, starts, needles, covers)
         else:
-            found = _first(outside_pixels[:1], starts, needles, _token)
+            found = _first(outside_pixels[:1], starts, needles, covers, _token)
         if found is not None:
             leftovers.append((source, found))
     places = _elements_at(content, [offset for _, offset in leftovers]) if leftovers else []
@@ -256,21 +261,30 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     return failures
 
 
-def _first(parts: list[bytes], starts: list[int], needles: set[bytes], pattern=None) -> int | None:
-    """Where in the parsed stream a needle first occurs (parts[i] begins at starts[i]), or None; with `pattern`,
-    only where pattern(needle) matches (a whole UID, a whole word). bytes.find first: it is fast, and most files
-    hold no needle at all."""
+def _first(parts: list[bytes], starts: list[int], needles: set[bytes], covers: set[bytes], pattern=None) -> int | None:
+    """Where in the parsed stream a needle first occurs outside every occurrence of `covers` (parts[i] begins at
+    starts[i]), or None; with `pattern`, only where pattern(needle) matches (a whole UID, a whole word).
+    bytes.find first: it is fast, and most files hold no needle at all."""
     for part, start in zip(parts, starts, strict=False):
         for needle in needles:
             at = part.find(needle)
-            if at < 0:
-                continue
-            if pattern is None:
-                return start + at
-            match = pattern(needle).search(part, at)
-            if match:
-                return start + match.start()
+            while at >= 0:
+                end = at + len(needle)
+                if pattern is not None:
+                    match = pattern(needle).search(part, at)
+                    if not match:
+                        break
+                    at, end = match.start(), match.end()
+                if not _covered(part, at, end, covers):
+                    return start + at
+                at = part.find(needle, at + 1)
     return None
+
+
+def _covered(part: bytes, at: int, end: int, covers: set[bytes]) -> bool:
+    """part[at:end] lies within an occurrence of one of `covers`: one that starts at most at `at` and ends at least
+    at `end`, which bytes.find sees within exactly that window."""
+    return any(part.find(cover, max(0, end - len(cover)), at + len(cover)) >= 0 for cover in covers)
 
 
 def _elements_at(content: bytes, offsets: list[int]) -> list[str]:
