@@ -183,10 +183,35 @@ def _same_length(needle: _Needle) -> bytes:
     return encoded + pad * ((size - len(encoded)) // len(pad)) + b" " * ((size - len(encoded)) % len(pad))
 
 
+def _substitute(data: bytes, pattern: re.Pattern, new: bytes, written: list[tuple[int, int]]):
+    """pattern.subn(new, data), except where a match overlaps bytes an earlier replacement wrote (`written`): a
+    pseudonym is never scrubbed again. A fake ROSALINDA written for the original name would otherwise become
+    ROSALINDAA when the original given name ROSALIND is replaced next. (changed data, count, spans written)."""
+    edits = [
+        match.span()
+        for match in pattern.finditer(data)
+        if not any(s < match.end() and match.start() < e for s, e in written)
+    ]
+    if not edits:
+        return data, 0, written
+
+    def moved(position: int) -> int:  # where a byte outside every edit lands after them
+        return position + sum(len(new) - (b - a) for a, b in edits if b <= position)
+
+    pieces, last = [], 0
+    for a, b in edits:
+        pieces += [data[last:a], new]
+        last = b
+    pieces.append(data[last:])
+    spans = [(moved(s), moved(e)) for s, e in written] + [(moved(a), moved(a) + len(new)) for a, _ in edits]
+    return b"".join(pieces), len(edits), spans
+
+
 def _replace_text(text: bytes, needles: list[_Needle], vr: str, counts: Counter, place: str) -> bytes:
     """Replace in a text value (one or more values split by backslashes)."""
     parts = text.split(b"\\")
     for number, part in enumerate(parts):
+        written: list[tuple[int, int]] = []
         for needle in needles:
             if needle.original not in part:
                 continue
@@ -195,22 +220,23 @@ def _replace_text(text: bytes, needles: list[_Needle], vr: str, counts: Counter,
                 new = needle.replacement.encode(needle.encoding)
             except UnicodeEncodeError:
                 new = _same_length(needle)
-            changed, found = pattern.subn(new.replace(b"\\", b"/"), part)
+            changed, found, spans = _substitute(part, pattern, new.replace(b"\\", b"/"), written)
             limit = MAX_LENGTH.get(vr)
             if found and limit and len(changed.rstrip(b" \x00")) > limit:
-                changed, found = pattern.subn(_same_length(needle), part)
+                changed, found, spans = _substitute(part, pattern, _same_length(needle), written)
             if found:
                 counts[(needle.keyword, place)] += found
-                part = changed
+                part, written = changed, spans
         parts[number] = part
     return b"\\".join(parts)
 
 
 def _replace_binary(data: bytes, needles: list[_Needle], counts: Counter, place: str) -> bytes:
+    written: list[tuple[int, int]] = []
     for needle in needles:
         if needle.original not in data:
             continue
-        data, found = _pattern(needle).subn(_same_length(needle), data)
+        data, found, written = _substitute(data, _pattern(needle), _same_length(needle), written)
         if found:
             counts[(needle.keyword, place)] += found
     return data

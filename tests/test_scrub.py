@@ -15,6 +15,7 @@ from pydicom.data import get_testdata_file
 from dicom_deid.dicognito_adapter import pseudonymous_uid
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.records import default_policy
+from dicom_deid.scrub import scrub
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
 from helpers import elements
@@ -190,3 +191,20 @@ def test_a_fake_name_that_contains_an_original_name_part_is_no_leftover(tmp_path
     output.ImageComments = f"{given}A"  # the same bytes outside a pseudonym are a leftover
     output.save_as(output_path, enforce_file_format=True)
     assert check_file(source, output_path, "IM1.dcm", default_policy(SEED))["no_original_values_in_bytes"]
+
+
+def test_a_pseudonym_written_into_free_text_is_not_scrubbed_again():
+    # The full name goes first (longest first), then its parts; a part must not be replaced inside the pseudonym
+    # just written: a fake ROSALINDA for ROSALIND became ROSALINDAA, which holds ROSALIND, and failed the file.
+    dataset = pydicom.Dataset()
+    dataset.ImageComments = "QUIMBY^ROSALIND^EXAMPLE and QUIMBY^ROSALIND^EXAMPLE, ROSALIND"
+    pairs = {
+        "QUIMBY^ROSALIND^EXAMPLE": ("WILKINS^ROSALINDA^DONOVAN", "PatientName"),
+        "QUIMBY": ("WILKINS", "PatientName"),
+        "ROSALIND": ("ROSALINDA", "PatientName"),
+        "EXAMPLE": ("DONOVAN", "PatientName"),
+    }
+    counts = scrub(dataset, pairs)
+    pseudonym = "WILKINS^ROSALINDA^DONOVAN"
+    assert dataset.ImageComments == f"{pseudonym} and {pseudonym}, ROSALINDA"  # the lone part still replaced
+    assert counts == {("PatientName", "ImageComments"): 3}

@@ -367,3 +367,18 @@ def test_an_original_name_part_inside_a_copy_of_its_pseudonym_is_not_a_leftover(
         "t.dcm: the original ReferringPhysicianName is present in ImageComments"
         in check_file(source, output, "t.dcm")["no_original_values_in_bytes"]
     )
+
+
+def test_a_pseudonym_copied_into_free_text_publishes_when_it_extends_an_original_name_part(tmp_path):
+    # Found by a sweep of random keys: this one gives the GE CT's patient ROSALIND the fake given name ROSALINDA.
+    # The scrub must not scrub the pseudonym it copied into the description again (ROSALINDAA); the scan must not
+    # take ROSALIND inside that copy for a leftover.
+    source = tmp_path / "ge.dcm"
+    source.write_bytes(plant(VENDOR_FILES["ge_ct_small"].load(), identity_for("VENDOR_0003")))
+    output = tmp_path / "out.dcm"
+    result = FileDeidentifier(default_policy("8ba93bcc0c95906224390e97f43034b0")).process_file(source, output, "ge.dcm")
+    written = pydicom.dcmread(output)
+    original_given = pydicom.dcmread(source).PatientName.given_name
+    assert written.PatientName.given_name == f"{original_given}A"
+    assert written.StudyDescription == f"{written.PatientName} {written.PatientID}"
+    assert result.outcome == "written" and not any(result.failures.values()), result.failures
