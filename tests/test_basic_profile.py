@@ -200,6 +200,23 @@ def test_an_export_already_anonymized_to_dummy_dates_publishes(tmp_path, options
     assert result.profile_actions["D"] > 0
 
 
+def test_a_kept_value_changed_where_the_scrub_would_not_have_changed_it_fails(tmp_path):
+    # The scrub replaces a known value under 6 characters (MR_small's PatientID 4MR1) only as a whole word, and so
+    # does the byte scan look for it: a kept DeviceSerialNumber SN4MR1 stays as it is. A change there did not
+    # come from the scrub: the K check must report it, not excuse it as a scrubbed repeat of 4MR1.
+    source = tmp_path / "mr.dcm"
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    dataset.DeviceSerialNumber = f"SN{dataset.PatientID}"
+    dataset.save_as(source, enforce_file_format=True)
+    output, _ = deidentify(source, ("retain_device_identity",))
+    written = pydicom.dcmread(output)
+    assert written.DeviceSerialNumber == "SN4MR1"
+    written.DeviceSerialNumber = "SNXXXX"
+    written.save_as(output, enforce_file_format=True)
+    failures = check_file(source, output, source.name, policy(("retain_device_identity",)))["profile_held"]
+    assert failures == ["mr.dcm: DeviceSerialNumber changed although kept (Table E.1-1: K)"]
+
+
 def test_a_kept_attribute_that_repeats_a_replaced_value_is_scrubbed_not_failed(tmp_path):
     # deid-data's cat.dcm as shipped: its GantryID (kept under Retain Device Identity) repeats its StationName
     # (always replaced). The scrub gives it StationName's pseudonym; keeping it would leak the station.

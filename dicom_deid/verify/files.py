@@ -420,9 +420,22 @@ def _kept_but_scrubbed(before: list[str], after: list[str], identifying: dict[st
     if len(after) != len(before):
         return False
     return all(
-        new == old or any(len(known) >= tags.MIN_SCAN_LENGTH and known in old for known in identifying)
+        new == old or any(_scrubbed_within(known, old) for known in identifying)
         for old, new in zip(before, after, strict=True)
     )
+
+
+def _scrubbed_within(known: str, value: str) -> bool:
+    """`known` occurs in `value` where the scrub replaces it, by the byte scan's rule (tags.MIN_SCAN_LENGTH): a
+    value under tags.ANYWHERE_SCAN_LENGTH only as a whole word, a UID only as a whole UID."""
+    if len(known) < tags.MIN_SCAN_LENGTH:
+        return False
+    needle, haystack = known.encode(), value.encode()
+    if _UID_LIKE.fullmatch(known):
+        return _uid(needle).search(haystack) is not None
+    if len(known) < tags.ANYWHERE_SCAN_LENGTH:
+        return _token(needle).search(haystack) is not None
+    return needle in haystack
 
 
 def _profile_failures(
