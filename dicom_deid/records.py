@@ -114,6 +114,14 @@ class FileResult:
     # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
     # written to results.json.
     crosswalk: tuple[str, str, str, str, str] | None = None
+    # Its path below the input session folder where that differs from relpath: a file or folder name held a known
+    # value (storescp names files after their SOP Instance UID), replaced in relpath. Scratch only, as sources.json.
+    source_relpath: str = ""
+
+    @property
+    def source(self) -> str:
+        """The path below the input session folder this result accounts for."""
+        return self.source_relpath or self.relpath
 
 
 @dataclass
@@ -277,7 +285,9 @@ def _build(kind, value):
         return None
     if dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.init})
+        # A field missing from the file takes its default: one added later reads from records written before it.
+        fields = [f for f in dataclasses.fields(kind) if f.init and f.name in value]
+        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in fields})
     if isinstance(kind, type) and issubclass(kind, Enum):
         return kind(value)
     if origin in (typing.Union, types.UnionType):

@@ -170,6 +170,34 @@ def _pattern(needle: _Needle) -> re.Pattern:
     return re.compile(body)
 
 
+def _path_pattern(needle: _Needle) -> re.Pattern:
+    """_pattern for a file or folder name: a UID there may stand between dots that are not its own (storescp's
+    MR.<SOP Instance UID>.dcm), so only a digit, or a dot and a digit, continue it."""
+    if _UID_LIKE.fullmatch(needle.original):
+        return re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle.original) + rb"(?![0-9])(?!\.[0-9])")
+    return _pattern(needle)
+
+
+def scrub_path(relpath: str, pairs: dict[str, tuple[str, str]]) -> str:
+    """`relpath` (a file's path below its session folder) with each known value in its file and folder names
+    replaced by what the file now holds in its place: the new UID for the original SOP Instance UID that storescp
+    names a file after, the pseudonym for a patient's name or ID in a folder name. The same rule as for the values
+    (tags.MIN_SCAN_LENGTH); a '/' in a replacement becomes '_'."""
+    if not pairs:
+        return relpath
+    needles = _needles(pairs, ["utf_8"])
+    names = []
+    for name in relpath.split("/"):
+        data, written = name.encode("utf_8", "surrogateescape"), []
+        for needle in needles:
+            if needle.original in data:
+                new = needle.replacement.replace("/", "_").replace("\0", "_").encode("utf_8") or _same_length(needle)
+                data, _, written = _substitute(data, _path_pattern(needle), new, written)
+        name = data.decode("utf_8", "surrogateescape")
+        names.append(name if name not in ("", ".", "..") else "X")
+    return "/".join(names)
+
+
 def _same_length(needle: _Needle) -> bytes:
     """The replacement as bytes of exactly the original's length: binary headers keep every offset."""
     size = len(needle.original)

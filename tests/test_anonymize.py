@@ -239,3 +239,43 @@ def test_the_written_file_meta_and_preamble_are_the_writers_not_the_originals(tm
     assert written.file_meta.ImplementationVersionName == f"PYDICOM {pydicom.__version__}"
     assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID != original.SOPInstanceUID
     assert original.file_meta.SourceApplicationEntityTitle.encode() not in (tmp_path / "ct.dcm").read_bytes()
+
+
+def storescp_file(root: Path, source: str = "MR_small.dcm") -> tuple[str, pydicom.Dataset]:
+    """A file as storescp receivers name it (<modality>.<SOP Instance UID>), in a folder named after the patient."""
+    dataset = pydicom.dcmread(get_testdata_file(source))
+    relpath = f"{dataset.PatientName.family_name}_{dataset.PatientID}/{dataset.Modality}.{dataset.SOPInstanceUID}.dcm"
+    (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+    dataset.save_as(root / relpath, enforce_file_format=True)
+    return relpath, dataset
+
+
+def test_file_and_folder_names_get_the_files_new_uid_and_pseudonyms(tmp_path):
+    relpath, original = storescp_file(tmp_path / "in")
+    result = FileDeidentifier(default_policy(SEED)).process_file(
+        tmp_path / "in" / relpath, tmp_path / "out" / relpath, relpath
+    )
+    assert result.failures and not any(result.failures.values())
+    written = pydicom.dcmread(tmp_path / "out" / result.relpath)
+    assert result.relpath == f"{written.PatientName.family_name}_{written.PatientID}/MR.{written.SOPInstanceUID}.dcm"
+    assert result.source_relpath == relpath and result.source == relpath
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")] == [result.relpath]
+    for value in (original.SOPInstanceUID, original.PatientID, original.PatientName.family_name):
+        assert value not in result.relpath
+
+
+def test_a_name_the_workflow_could_not_replace_makes_the_file_bad_and_is_never_shown(tmp_path, monkeypatch):
+    # The verifier checks the output path on its own: had the renaming missed the UID, the file is not written,
+    # and the message names it with the original masked.
+    from dicom_deid.stages import anonymize
+
+    monkeypatch.setattr(anonymize, "scrub_path", lambda relpath, pairs: relpath)
+    relpath, original = storescp_file(tmp_path / "in")
+    result = FileDeidentifier(default_policy(SEED)).process_file(
+        tmp_path / "in" / relpath, tmp_path / "out" / relpath, relpath
+    )
+    assert result.outcome.name == "BAD" and result.source == relpath
+    assert not (tmp_path / "out").exists()
+    for value in (original.SOPInstanceUID, original.PatientID, "CompressedSamples"):
+        assert value not in result.relpath and value not in result.reason
+    assert "its file or folder name holds the original" in result.reason and "SOPInstanceUID" in result.reason

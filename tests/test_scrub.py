@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 from dicom_deid.dicognito_adapter import pseudonymous_uid
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.records import default_policy
-from dicom_deid.scrub import scrub
+from dicom_deid.scrub import scrub, scrub_path
 from dicom_deid.stages.anonymize import FileDeidentifier
 from dicom_deid.verify.files import check_file
 from helpers import elements
@@ -208,3 +208,16 @@ def test_a_pseudonym_written_into_free_text_is_not_scrubbed_again():
     pseudonym = "WILKINS^ROSALINDA^DONOVAN"
     assert dataset.ImageComments == f"{pseudonym} and {pseudonym}, ROSALINDA"  # the lone part still replaced
     assert counts == {("PatientName", "ImageComments"): 3}
+
+
+def test_names_in_a_path_are_replaced_by_the_files_own_pseudonyms():
+    uid = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457"
+    pairs = {uid: ("2.25.42", "SOPInstanceUID"), "4MR1": ("ZX81QQ", "PatientID"), "MUELLER": ("WIGGINS", "PatientName")}
+    # storescp's MR.<SOP Instance UID>.dcm: dots around the UID that are not its own
+    assert scrub_path(f"MUELLER_4MR1/MR.{uid}.dcm", pairs) == "WIGGINS_ZX81QQ/MR.2.25.42.dcm"
+    # the value rule: a UID only whole, a value under 6 characters only as a word
+    assert scrub_path(f"a/{uid}5.dcm", pairs) == f"a/{uid}5.dcm"
+    assert scrub_path(f"a/{uid}.1/x", pairs) == f"a/{uid}.1/x"
+    assert scrub_path("IM4MR1/MUELLERS.dcm", pairs) == "IM4MR1/WIGGINSS.dcm"
+    assert scrub_path("anat/t1/IM_0001.dcm", pairs) == "anat/t1/IM_0001.dcm"
+    assert scrub_path("MUELLER/x", {"MUELLER": ("A/B", "PatientName")}) == "A_B/x"

@@ -382,3 +382,18 @@ def test_a_pseudonym_copied_into_free_text_publishes_when_it_extends_an_original
     assert written.PatientName.given_name == f"{original_given}A"
     assert written.StudyDescription == f"{written.PatientName} {written.PatientID}"
     assert result.outcome == "written" and not any(result.failures.values()), result.failures
+
+
+def test_two_inputs_renamed_onto_one_output_path_fail_the_session(pair):
+    # Names are de-identified (scrub_path): should two input files ever be given the same output path, one would
+    # silently replace the other.
+    source, output = pair
+    staged = Sources([("a/IM1.dcm", str(source)), ("b/IM1.dcm", str(source))])
+    results = [
+        FileResult(output.name, Outcome.WRITTEN, failures=no_failures(), source_relpath=f"{folder}/IM1.dcm")
+        for folder in "ab"
+    ]
+    checks = check_session(staged, results, output.parent)
+    assert checks["every_instance_once"].failures == [
+        f"{output.name}: more than one input file would be published here"
+    ]

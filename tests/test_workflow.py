@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import stat
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,3 +245,39 @@ def test_many_sessions_overlap_with_one_worker_each_largest_first(tmp_path):
     assert len(sessions_run(log)) == 6
     summary = (tmp_path / "output" / "reports" / "summary.tsv").read_text()
     assert summary.count("\tpublished\t") == 6
+
+
+def test_names_that_hold_originals_are_published_renamed_and_the_reports_hold_none(tmp_path):
+    # storescp receivers name each file <modality>.<SOP Instance UID>; some exports name folders, or archives,
+    # after the patient. The output and the reports must not carry those originals.
+    session = session_input_dir(tmp_path / "input", "EPL31_LHS_0001", "01")
+    originals = set()
+    for source, place in (("MR_small.dcm", "folder"), ("CT_small.dcm", "archive")):
+        dataset = pydicom.dcmread(get_testdata_file(source))
+        folder = f"{dataset.PatientName.family_name}_{dataset.PatientID}"
+        name = f"{dataset.Modality}.{dataset.SOPInstanceUID}.dcm"
+        originals |= {dataset.SOPInstanceUID, dataset.PatientID, dataset.PatientName.family_name}
+        (session / folder).mkdir(parents=True, exist_ok=True)
+        if place == "folder":
+            dataset.save_as(session / folder / name, enforce_file_format=True)
+            (session / folder / "notes.txt").write_text("not DICOM\n")
+        else:
+            buffer = io.BytesIO()
+            dataset.save_as(buffer, enforce_file_format=True)
+            with zipfile.ZipFile(session / f"{folder}.zip", "w") as archive:
+                archive.writestr(name, buffer.getvalue())
+    run_snakemake(tmp_path)
+
+    out = session_output_dir(tmp_path / "output", "EPL31_LHS_0001", "01")
+    published = output_files(out)
+    assert len(published) == 2
+    for relpath in published:
+        dataset = read(out / relpath)
+        assert relpath.endswith(f"/{dataset.Modality}.{dataset.SOPInstanceUID}.dcm")
+        assert relpath.split("/")[0] == f"{dataset.PatientName.family_name}_{dataset.PatientID}"
+    below_output = [p for p in files_below(tmp_path / "output") if p.is_file()]
+    assert [(p, o) for p in below_output for o in originals if o in p.as_posix() or o.encode() in p.read_bytes()] == []
+    report = json.loads(next((tmp_path / "output" / "reports").rglob("EPL31_LHS_0001_01.json")).read_text())
+    mr_folder = next(p.split("/")[0] for p in published if "/MR." in p)
+    assert [item["path"] for item in report["skipped"]] == [f"{mr_folder}/notes.txt"]
+    assert "Nothing to be done" in run_snakemake(tmp_path).stdout

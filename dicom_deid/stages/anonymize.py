@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -36,8 +36,8 @@ from dicom_deid.dicomfile import (
 from dicom_deid.job import session_error
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
-from dicom_deid.scrub import known_values, replacements, scrub
-from dicom_deid.verify.files import check_output, original_facts
+from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
+from dicom_deid.verify.files import check_output, masked_path, original_facts, path_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,14 @@ def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[i
     return kept, len(decisions) - kept
 
 
+def _renamed(target: Path, relpath: str, new_relpath: str) -> Path:
+    """`target` (<output folder>/<relpath>) for the file's new path below the same folder."""
+    root = target
+    for _ in Path(relpath).parts:
+        root = root.parent
+    return root / new_relpath
+
+
 class FileDeidentifier:
     """De-identifies one file after another with one seeded anonymizer (one per worker process)."""
 
@@ -112,6 +120,10 @@ class FileDeidentifier:
 
     def anonymize(self, dataset: pydicom.Dataset) -> FileResult:
         """Apply the policy in place; the result holds what was repaired, scrubbed, kept and removed."""
+        return self._anonymize(dataset)[0]
+
+    def _anonymize(self, dataset: pydicom.Dataset) -> tuple[FileResult, dict[str, tuple[str, str]]]:
+        """anonymize(), and each known original value paired with what replaced it (scrub.replacements)."""
         known = known_values(dataset, self.policy.keep)  # before dicognito replaces them
         moved = dates_moved(dataset, self.policy.keep)
         originals = self.basic.to_keep(dataset) if self.basic is not None else {}
@@ -122,9 +134,10 @@ class FileDeidentifier:
         record_method(dataset, self.policy.profile, frozenset(self.policy.basic_options), moved)
         if self.policy.patient_name is not None:
             dataset.PatientName = self.policy.patient_name
-        scrubbed = scrub(dataset, replacements(known, dataset))
+        pairs = replacements(known, dataset)
+        scrubbed = scrub(dataset, pairs)
         result.scrubbed = {f"{value} in {place}": count for (value, place), count in sorted(scrubbed.items())}
-        return result
+        return result, pairs
 
     def process_file(self, source: Path, target: Path, relpath: str, crosswalk: bool = False) -> FileResult:
         """Read `source`, anonymize it, write it to `target` atomically, and check what was written."""
@@ -142,9 +155,19 @@ class FileDeidentifier:
             return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}", burned_in=burned_in)
         facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
-            result = self.anonymize(dataset)
+            result, pairs = self._anonymize(dataset)
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
+        # Names are de-identified as values are: storescp names a file after its original SOP Instance UID.
+        out_relpath = scrub_path(relpath, pairs)
+        leftovers = path_leftovers(facts, out_relpath, {new for new, _ in pairs.values()})
+        if leftovers:
+            shown = masked_path(out_relpath, leftovers)
+            names = " and ".join(sorted({source for source, _, _ in leftovers}))
+            reason = f"its file or folder name holds the original {names}; rename it in a copy of the input"
+            return FileResult(shown, Outcome.BAD, f"{shown}: {reason}", source_relpath=relpath)
+        if out_relpath != relpath:
+            target = _renamed(target, relpath, out_relpath)
         replace_file_framing(dataset)
         stream_large_pixel_data(dataset)
         # Encoded in memory, then written with one call: pydicom's many small writes cost more on a file, and
@@ -160,8 +183,9 @@ class FileDeidentifier:
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         partial.write_bytes(content)  # an OSError (a full disk) stops the job
         os.replace(partial, target)
-        result.relpath, result.burned_in = relpath, burned_in
-        result.failures = check_output(facts, content, relpath, self.policy)
+        result.relpath, result.burned_in = out_relpath, burned_in
+        result.source_relpath = relpath if out_relpath != relpath else ""
+        result.failures = check_output(facts, content, out_relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
         if crosswalk:
@@ -232,6 +256,27 @@ def _results(jobs: list, policy: Policy, crosswalk: bool, workers: int):
         yield from pool.map(_deidentify_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
 
 
+def name_like_written_neighbours(results: list[FileResult]) -> None:
+    """A file that was not written (skipped, dropped, bad) is named in the reports by its input path; where a
+    written file of the same folder had that folder renamed (a folder named after the patient), the reports show
+    the new folder name instead, so they hold no more of the original than the output does."""
+    renamed: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for result in results:
+        source, output = PurePosixPath(result.source).parent.parts, PurePosixPath(result.relpath).parent.parts
+        if result.source_relpath and len(source) == len(output):
+            for depth in range(1, len(source) + 1):
+                renamed.setdefault(source[:depth], output[:depth])
+    for result in results:
+        if result.outcome is Outcome.WRITTEN or result.source_relpath:
+            continue
+        parts = PurePosixPath(result.relpath).parts
+        depth = next((d for d in range(len(parts) - 1, 0, -1) if parts[:d] in renamed), 0)
+        if depth:
+            shown = "/".join(renamed[parts[:depth]] + parts[depth:])
+            result.source_relpath, result.relpath = result.relpath, shown
+            result.reason = result.reason.replace(f"{result.source_relpath}: ", f"{shown}: ", 1)
+
+
 def _size(job: tuple[str, str, str]) -> int:
     try:
         return os.stat(job[1]).st_size
@@ -265,6 +310,7 @@ def anonymize_session(
             rate = len(results) / max(now - started, 1e-9)
             log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
             last_report = now
+    name_like_written_neighbours(results)
     results.sort(key=lambda r: r.relpath)  # the sources' order: results do not depend on the workers
     failures = bad_files(sources, results)
     if failures and on_bad_file != SKIP_FILE:

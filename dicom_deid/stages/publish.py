@@ -86,12 +86,12 @@ def leave_out_bad_files(
     for result in results:
         failed_checks = sorted(name for name, items in result.failures.items() if items)
         if result.outcome is Outcome.BAD:
-            result = FileResult(result.relpath, Outcome.LEFT_OUT, result.reason)
+            result = FileResult(result.relpath, Outcome.LEFT_OUT, result.reason, source_relpath=result.source_relpath)
         elif result.outcome is Outcome.WRITTEN and failed_checks:
             (files_dir / result.relpath).unlink()
             reason = f"failed verification: {', '.join(failed_checks)}"
             left_out.append(SkippedFile(result.relpath, reason))
-            result = FileResult(result.relpath, Outcome.LEFT_OUT, reason)
+            result = FileResult(result.relpath, Outcome.LEFT_OUT, reason, source_relpath=result.source_relpath)
         kept.append(result)
     return kept, sorted(left_out, key=lambda item: item.path)
 

@@ -261,6 +261,40 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     return failures
 
 
+def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[str, int, int]]:
+    """Original identifying values in a file's output path, its file and folder names: (the attribute the value
+    came from, start, end) in the path's UTF-8 bytes. The byte scan's rule, except that a UID in a name may stand
+    between dots that are not its own (storescp's MR.<SOP Instance UID>.dcm). An original inside one of the
+    pseudonyms `written` for this file is the pseudonym's."""
+    path = relpath.encode("utf_8", "surrogateescape")
+    covers = {value.encode("utf_8") for value in written if value}
+    found = []
+    for value, source in facts.identifying.items():
+        needle = value.encode("utf_8")
+        if len(value) < tags.MIN_SCAN_LENGTH or needle not in path:
+            continue
+        if _UID_LIKE.fullmatch(value):
+            pattern = re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])")
+        elif len(value) < tags.ANYWHERE_SCAN_LENGTH:
+            pattern = _token(needle)
+        else:
+            pattern = re.compile(re.escape(needle))
+        found += [
+            (source, match.start(), match.end())
+            for match in pattern.finditer(path)
+            if not _covered(path, match.start(), match.end(), covers)
+        ]
+    return found
+
+
+def masked_path(relpath: str, leftovers: list[tuple[str, int, int]]) -> str:
+    """The path with each leftover's bytes as X: it names the file in messages and reports without the value."""
+    path = bytearray(relpath.encode("utf_8", "surrogateescape"))
+    for _, start, end in leftovers:
+        path[start:end] = b"X" * (end - start)
+    return path.decode("utf_8", "replace")
+
+
 def _first(parts: list[bytes], starts: list[int], needles: set[bytes], covers: set[bytes], pattern=None) -> int | None:
     """Where in the parsed stream a needle first occurs outside every occurrence of `covers` (parts[i] begins at
     starts[i]), or None; with `pattern`, only where pattern(needle) matches (a whole UID, a whole word).

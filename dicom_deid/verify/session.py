@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from collections import Counter
 from pathlib import Path
 
 from dicom_deid.records import Check, FileResult, Outcome, Sources, Verdict
@@ -41,6 +42,10 @@ def _is_instance(path: Path) -> bool:
     return True
 
 
+def _repeated(relpaths: list[str]) -> list[str]:
+    return sorted(rel for rel, count in Counter(relpaths).items() if count > 1)
+
+
 def check_session(sources: Sources, results: list[FileResult], files_dir: Path) -> dict[str, Check]:
     """Gather the per-file checks of a session and add the session-level one, for every check in CHECKS."""
     failures: dict[str, list[str]] = {name: [] for name in CHECKS}
@@ -48,12 +53,13 @@ def check_session(sources: Sources, results: list[FileResult], files_dir: Path) 
     expected = sorted(r.relpath for r in results if r.outcome is Outcome.WRITTEN)
     present = sorted(p.relative_to(files_dir).as_posix() for p in files_dir.rglob("*") if p.is_file())
     once = failures["every_instance_once"]
-    once += [f"{rel}: input file has no outcome" for rel in sorted(set(source_paths) - {r.relpath for r in results})]
+    once += [f"{rel}: input file has no outcome" for rel in sorted(set(source_paths) - {r.source for r in results})]
+    once += [f"{rel}: more than one input file would be published here" for rel in _repeated(expected)]
     once += [f"{rel}: DICOM instance missing from the output" for rel in sorted(set(expected) - set(present))]
     once += [f"{rel}: output file that no input instance accounts for" for rel in sorted(set(present) - set(expected))]
     for result in results:
         left_out = result.outcome in (Outcome.SKIPPED, Outcome.DROPPED)
-        if left_out and _is_instance(Path(source_paths[result.relpath])):
+        if left_out and _is_instance(Path(source_paths[result.source])):
             once.append(f"{result.relpath}: a DICOM instance was left out")
         if result.outcome is Outcome.WRITTEN and set(result.failures) != set(FILE_CHECKS):
             once.append(f"{result.relpath}: was not checked")
