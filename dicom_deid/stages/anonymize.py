@@ -102,10 +102,7 @@ def apply_private_policy(dataset: pydicom.Dataset, private_tags: str) -> tuple[i
 
 def _renamed(target: Path, relpath: str, new_relpath: str) -> Path:
     """`target` (<output folder>/<relpath>) for the file's new path below the same folder."""
-    root = target
-    for _ in Path(relpath).parts:
-        root = root.parent
-    return root / new_relpath
+    return target.parents[len(Path(relpath).parts) - 1] / new_relpath
 
 
 class FileDeidentifier:

@@ -270,20 +270,13 @@ def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[
     covers = {value.encode("utf_8") for value in written if value}
     found = []
     for value, source in facts.identifying.items():
-        needle = value.encode("utf_8")
-        if len(value) < tags.MIN_SCAN_LENGTH or needle not in path:
-            continue
-        if _UID_LIKE.fullmatch(value):
-            pattern = re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])")
-        elif len(value) < tags.ANYWHERE_SCAN_LENGTH:
-            pattern = _token(needle)
-        else:
-            pattern = re.compile(re.escape(needle))
-        found += [
-            (source, match.start(), match.end())
-            for match in pattern.finditer(path)
-            if not _covered(path, match.start(), match.end(), covers)
-        ]
+        pattern = _scan_pattern(value, _uid_in_name) if value.encode("utf_8") in path else None
+        if pattern is not None:
+            found += [
+                (source, match.start(), match.end())
+                for match in pattern.finditer(path)
+                if not _covered(path, match.start(), match.end(), covers)
+            ]
     return found
 
 
@@ -460,16 +453,9 @@ def _kept_but_scrubbed(before: list[str], after: list[str], identifying: dict[st
 
 
 def _scrubbed_within(known: str, value: str) -> bool:
-    """`known` occurs in `value` where the scrub replaces it, by the byte scan's rule (tags.MIN_SCAN_LENGTH): a
-    value under tags.ANYWHERE_SCAN_LENGTH only as a whole word, a UID only as a whole UID."""
-    if len(known) < tags.MIN_SCAN_LENGTH:
-        return False
-    needle, haystack = known.encode(), value.encode()
-    if _UID_LIKE.fullmatch(known):
-        return _uid(needle).search(haystack) is not None
-    if len(known) < tags.ANYWHERE_SCAN_LENGTH:
-        return _token(needle).search(haystack) is not None
-    return needle in haystack
+    """`known` occurs in `value` where the scrub replaces it, by the byte scan's rule (_scan_pattern)."""
+    pattern = _scan_pattern(known)
+    return pattern is not None and pattern.search(value.encode("utf_8")) is not None
 
 
 def _profile_failures(
@@ -592,6 +578,26 @@ _UID_LIKE = re.compile(r"[0-9]+(\.[0-9]+)+")
 
 def _uid(needle: bytes) -> re.Pattern:
     return re.compile(rb"(?<![0-9.])" + re.escape(needle) + rb"(?![0-9.])")
+
+
+def _uid_in_name(needle: bytes) -> re.Pattern:
+    """_uid in a file or folder name, where the dots around a UID may not be its own (storescp's MR.<uid>.dcm):
+    only a digit, or a dot and a digit, continue it."""
+    return re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])")
+
+
+def _scan_pattern(value: str, uid=_uid) -> re.Pattern | None:
+    """How `value` is looked for in UTF-8 bytes outside the full scan of check_output: not at all under
+    tags.MIN_SCAN_LENGTH, a UID only whole (`uid`), a value under tags.ANYWHERE_SCAN_LENGTH only as a whole word,
+    a longer one anywhere."""
+    if len(value) < tags.MIN_SCAN_LENGTH:
+        return None
+    needle = value.encode("utf_8")
+    if _UID_LIKE.fullmatch(value):
+        return uid(needle)
+    if len(value) < tags.ANYWHERE_SCAN_LENGTH:
+        return _token(needle)
+    return re.compile(re.escape(needle))
 
 
 def _token(needle: bytes) -> re.Pattern:
