@@ -11,8 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from dicom_deid.paths import session_of_status
-from dicom_deid.records import Failure, SessionState, SessionStatus, SkippedFile, write_record
+from dicom_deid.paths import printable, session_of_status
+from dicom_deid.records import Failure, SessionState, SessionStatus, SkippedFile, write_report
 
 # What a session's status says while its job runs, and still says if the job is killed from outside.
 KILLED = (
@@ -53,7 +53,7 @@ def write_failure_status(
         failures=failures,
         files_left_out=files_left_out or [],
     )
-    write_record(Path(path), status)
+    write_report(Path(path), status)
 
 
 def clear_status(path: str) -> None:
@@ -61,18 +61,25 @@ def clear_status(path: str) -> None:
     Path(path).unlink(missing_ok=True)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines name files as the reports do (paths.printable), so one can be looked up in the other."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _fail(message: str) -> None:
     logging.error("%s", message)
-    print(message, file=sys.stderr)
+    print(printable(message), file=sys.stderr)
     sys.exit(1)
 
 
 def run_job(log_path: str, function, *args, status: str = "", stage: str = "", **kwargs) -> None:
     """Run `function` with the job's logging; the session's `status` file (if given) records a failure, and is
     removed when the job succeeds."""
-    logging.basicConfig(
-        filename=log_path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
-    )
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.INFO, force=True)
     # pydicom logs the offending value of a malformed element; such values must not reach a log.
     logging.getLogger("pydicom").disabled = True
 

@@ -16,6 +16,7 @@ Snakemake's patterns back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,18 @@ MEMBERS = "members"  # unpacked/: the members of the session's archives
 ANONYMIZED_FILES = "files"  # anonymized/: the de-identified files, laid out as in the output
 RESULTS = "results.json"  # anonymized/: every file's outcome and checks
 STATUS = "status"  # <work_dir>/status/: one file per failed session
+
+
+# Linux file names are bytes. Python holds the bytes of a name that are not UTF-8 (a Latin-1 name from an older
+# system, a tar made there) as lone surrogates (os.fsdecode): the file reads and writes fine, but no UTF-8 text can
+# hold them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def printable(text: str) -> str:
+    """`text` (a path, or a message naming one) as the reports, the logs and zip member names show it: each byte
+    of a name that is not UTF-8 written as %XX, e.g. `M%FCller.dcm` for `M\\xfcller.dcm` in Latin-1."""
+    return _NOT_UTF8.sub(lambda match: f"%{ord(match.group()) - 0xDC00:02X}", text)
 
 
 def session_name(subject: str, ses: str) -> str:

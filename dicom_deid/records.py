@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from dicom_deid.paths import printable
+
 # Raise when a record's fields change meaning or name; scratch files of an older run are then remade.
 FORMAT_VERSION = 2
 
@@ -244,6 +246,13 @@ def write_record(path: Path, record) -> None:
     _write_json(path, to_json(record))
 
 
+def write_report(path: Path, record) -> None:
+    """A record for people to read (a session's report, a failed session's status), every path in it printable.
+
+    Scratch records (sources, results) keep paths as Python holds them: the next stage opens those files."""
+    _write_json(path, _printable(to_json(record)))
+
+
 def write_records(path: Path, records: list) -> None:
     """A list of records of one kind, e.g. every FileResult of a session."""
     _write_json(path, {"records": [to_json(r) for r in records]})
@@ -258,12 +267,28 @@ def read_records(path: Path, cls) -> list:
 
 
 def _write_json(path: Path, data) -> None:
-    """Written beside its final name and renamed: a reader never sees half a file."""
-    path = Path(path)
+    write_text_atomically(Path(path), json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Written beside its final name and renamed: a reader never sees half a file, and a failed write leaves none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    partial.replace(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _printable(value):
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
 
 
 def _plain(value):

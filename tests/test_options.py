@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import stat
 import zipfile
 
@@ -11,6 +12,7 @@ import pydicom
 import pytest
 
 from dicom_deid.example_tree import build_example_tree
+from dicom_deid.stages.publish import write_zip
 from helpers import elements, files_below, planted_values, run_snakemake
 
 S1, S2 = "EPL31_LHS_0001", "EPL31_LHS_0002"
@@ -49,6 +51,19 @@ def test_data2bids_layout_writes_one_verified_zip_per_session(tmp_path):
                 assert not [v for v in planted_values(tree) if v in content], name
     assert not (tmp_path / "output" / S1).exists()  # no mirrored folders beside the zips
     assert not list(tmp_path.glob("output/imaging/*/.*.partial"))
+
+
+def test_a_zip_that_cannot_be_written_leaves_nothing_in_the_output(tmp_path):
+    staged, target = tmp_path / "files", tmp_path / "output" / "imaging" / "S" / "S_SE01_MRI.zip"
+    staged.mkdir()
+    (staged / "a.dcm").write_bytes(b"DICOM")
+    with pytest.raises(FileNotFoundError):
+        write_zip(staged, ["a.dcm", "vanished.dcm"], target)
+    assert list(target.parent.iterdir()) == []
+    # Two names that the zip would show alike (a byte that is not UTF-8 is written %XX) are refused, not merged.
+    with pytest.raises(OSError, match=r"share the member name a%E4\.dcm"):
+        write_zip(staged, ["a%E4.dcm", os.fsdecode(b"a\xe4.dcm")], target)
+    assert list(target.parent.iterdir()) == []
 
 
 def test_keep_list_keeps_dates_and_report_records_it(tmp_path):

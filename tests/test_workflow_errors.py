@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pydicom
+from pydicom.data import get_testdata_file
 
 from dicom_deid.example_tree import build_example_tree
 from dicom_deid.paths import session_output_dir
@@ -237,3 +241,44 @@ def test_skip_file_publishes_the_rest_of_a_session_and_reports_what_was_left_out
     assert all(path in files_left_out for path in left_out) and "published in part" in page
     assert "EPL31_LHS_0003_01" in page.split("<h2>Failed sessions</h2>")[1].split("<h2>")[0]
     assert not session_output_dir(tmp_path / "output", "EPL31_LHS_0003", "01").exists()
+
+
+def test_names_that_are_not_utf8_are_read_written_and_reported_as_percent_escapes(tmp_path):
+    # Latin-1 names, as an older system or a tar made there gives them: the output keeps each name's bytes, the
+    # reports, logs and zip member names write the byte that is not UTF-8 as %XX, and one such name stops nothing.
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    imaging = os.path.join(os.fsencode(tmp_path), b"input", b"S", b"imaging")
+    good, bad = os.path.join(imaging, b"S_01"), os.path.join(imaging, b"S_02")
+    os.makedirs(os.path.join(good, b"Stra\xdfe"))
+    Path(os.fsdecode(os.path.join(good, b"Stra\xdfe", b"M\xfcller.dcm"))).write_bytes(mr)
+    Path(os.fsdecode(os.path.join(good, b"notiz\xe4.txt"))).write_bytes(b"not DICOM")
+    with tarfile.open(os.fsdecode(os.path.join(good, b"a.tar")), "w", format=tarfile.GNU_FORMAT) as archive:
+        member = tarfile.TarInfo(os.fsdecode(b"scan\xe9/IM1.dcm"))  # the raw byte, as a Latin-1 tar holds it
+        member.size = len(mr)
+        archive.addfile(member, io.BytesIO(mr))
+    os.makedirs(bad)
+    Path(os.fsdecode(os.path.join(bad, b"ok.dcm"))).write_bytes(mr)
+    Path(os.fsdecode(os.path.join(bad, b"leer\xe4.dcm"))).write_bytes(b"")
+
+    result = run_snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert "session S_02: 1 bad file(s)" in result.stdout and "leer%E4.dcm: not a readable DICOM file" in result.stdout
+    assert {s: row["state"] for s, row in summary_rows(tmp_path).items()} == {"S_01": "published", "S_02": "failed"}
+    assert output_files(session_output_dir(tmp_path / "output", "S", "01")) == sorted(
+        os.fsdecode(name) for name in (b"Stra\xdfe/M\xfcller.dcm", b"a/scan\xe9/IM1.dcm")
+    )
+    report = (tmp_path / "output" / "reports" / "S" / "S_01.json").read_text(encoding="utf-8")
+    assert json.loads(report)["skipped"] == [{"path": "notiz%E4.txt", "reason": "notiz%E4.txt: not DICOM"}]
+    page = (tmp_path / "output" / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "notiz%E4.txt" in page and "leer%E4.dcm" in page
+    assert "leer%E4.dcm" in (tmp_path / "logs" / "anonymize_session" / "S_02.log").read_text(encoding="utf-8")
+    for path in (tmp_path / "output" / "reports").rglob("*"):
+        assert not path.is_file() or "\\udc" not in path.read_text(encoding="utf-8"), path
+
+    zipped = run_snakemake(
+        tmp_path, "--config", "output_layout=data2bids", "output_dir=zipped", "work_dir=work2", check=False
+    )
+    assert zipped.returncode != 0  # S_02 still holds its bad file
+    with zipfile.ZipFile(tmp_path / "zipped" / "imaging" / "S" / "S_SE01_MRI.zip") as archive:
+        assert sorted(archive.namelist()) == ["Stra%DFe/M%FCller.dcm", "a/scan%E9/IM1.dcm"]
+    assert not list((tmp_path / "zipped").rglob("*.partial"))

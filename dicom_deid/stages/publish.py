@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dicom_deid.job import session_error
+from dicom_deid.paths import printable
 from dicom_deid.records import (
     FAIL_SESSION,
     SKIP_FILE,
@@ -33,7 +34,7 @@ from dicom_deid.records import (
     Verdict,
     bad_files,
     split_message,
-    write_record,
+    write_report,
 )
 from dicom_deid.verify.session import check_session
 
@@ -62,17 +63,25 @@ def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
     """Zip the verified files (paths relative to the session), check the zip, then rename it into place."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(f".{zip_path.name}.partial")
-    # DICOM pixel data is often compressed already; storing keeps the job fast and the zip streamable.
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-        for relpath in sorted(relpaths):
-            info = zipfile.ZipInfo(relpath, ZIP_DATE_TIME)
-            info.external_attr = 0o644 << 16
-            with open(staged_dir / relpath, "rb") as source, archive.open(info, "w") as member:
-                shutil.copyfileobj(source, member, 1024**2)
-    with zipfile.ZipFile(partial) as archive:
-        if archive.testzip() is not None or sorted(archive.namelist()) != sorted(relpaths):
-            raise OSError(f"{zip_path.name}: the zip written does not read back complete")
-    os.replace(partial, zip_path)
+    # A zip member's name is text: a name that is not UTF-8 is stored as the reports show it.
+    members = {printable(relpath): relpath for relpath in relpaths}
+    if len(members) != len(relpaths):
+        shared = sorted(name for name, count in Counter(map(printable, relpaths)).items() if count > 1)
+        raise OSError(f"{zip_path.name}: two files would share the member name {', '.join(shared)}")
+    try:
+        # DICOM pixel data is often compressed already; storing keeps the job fast and the zip streamable.
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name in sorted(members):
+                info = zipfile.ZipInfo(name, ZIP_DATE_TIME)
+                info.external_attr = 0o644 << 16
+                with open(staged_dir / members[name], "rb") as source, archive.open(info, "w") as member:
+                    shutil.copyfileobj(source, member, 1024**2)
+        with zipfile.ZipFile(partial) as archive:
+            if archive.testzip() is not None or sorted(archive.namelist()) != sorted(members):
+                raise OSError(f"{zip_path.name}: the zip written does not read back complete")
+        os.replace(partial, zip_path)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed zip leaves nothing in the output
     shutil.rmtree(staged_dir)
 
 
@@ -185,5 +194,5 @@ def publish_session(
         write_zip(files_dir, written, final)
     else:
         move_into_place(files_dir, final)
-    write_record(report_path, report)
+    write_report(report_path, report)
     return report

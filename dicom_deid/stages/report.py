@@ -20,8 +20,15 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dicom_deid import tags
-from dicom_deid.paths import Paths
-from dicom_deid.records import RecordError, SessionReport, SessionState, SessionStatus, read_record
+from dicom_deid.paths import Paths, printable
+from dicom_deid.records import (
+    RecordError,
+    SessionReport,
+    SessionState,
+    SessionStatus,
+    read_record,
+    write_text_atomically,
+)
 from dicom_deid.verify import CHECKS
 
 SUMMARY_COLUMNS = (
@@ -129,10 +136,8 @@ def write_reports(config: dict, sessions: list[tuple[str, str]], summary: Path |
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    partial.replace(path)
+    # Reports written before write_report made their paths printable may still hold a name that is not UTF-8.
+    write_text_atomically(path, printable(text))
 
 
 # Fits a 1280-pixel window: tables never wider than the page, long paths (in <code>) wrap anywhere, not widen it.
