@@ -182,10 +182,10 @@ def scrub_path(relpath: str, pairs: dict[str, tuple[str, str]]) -> str:
     """`relpath` (a file's path below its session folder) with each known value in its file and folder names
     replaced by what the file now holds in its place: the new UID for the original SOP Instance UID that storescp
     names a file after, the pseudonym for a patient's name or ID in a folder name. The same rule as for the values
-    (tags.MIN_SCAN_LENGTH); a '/' in a replacement becomes '_'."""
+    (tags.MIN_SCAN_LENGTH), in each of tags.NAME_ENCODINGS; a '/' in a replacement becomes '_'."""
     if not pairs:
         return relpath
-    needles = _needles(pairs, ["utf_8"])
+    needles = _needles(pairs, list(tags.NAME_ENCODINGS))
     names = []
     for name in relpath.split("/"):
         data, written = name.encode("utf_8", "surrogateescape"), []

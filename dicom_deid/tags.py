@@ -140,3 +140,8 @@ def is_placeholder(value: str) -> bool:
 # The scrub (scrub.py) replaces by the same rule: what the scan would find is what is replaced.
 MIN_SCAN_LENGTH = 3
 ANYWHERE_SCAN_LENGTH = 6
+
+# How a file or folder name may hold a value: in UTF-8, or, where an older system, a drive mounted with another
+# character set or a tar made there gave the name its bytes, in Windows' Western code page or Latin-1 (a folder
+# `M\xfcller` for the patient Müller).
+NAME_ENCODINGS = ("utf_8", "cp1252", "latin_1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pydicom
@@ -262,6 +263,25 @@ def test_file_and_folder_names_get_the_files_new_uid_and_pseudonyms(tmp_path):
     assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")] == [result.relpath]
     for value in (original.SOPInstanceUID, original.PatientID, original.PatientName.family_name):
         assert value not in result.relpath
+
+
+def test_a_folder_named_after_the_patient_in_latin1_bytes_is_renamed_and_checked(tmp_path, monkeypatch):
+    # A Latin-1 system names a folder for the patient Müller b"M\xfcller": renamed as its UTF-8 twin is.
+    from dicom_deid.stages import anonymize
+
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    dataset.SpecificCharacterSet, dataset.PatientName = "ISO_IR 100", "Müller^Hans"
+    relpath = os.fsdecode(b"M\xfcller/IM1.dcm")
+    (tmp_path / "in" / relpath).parent.mkdir(parents=True)
+    dataset.save_as(tmp_path / "in" / relpath, enforce_file_format=True)
+    worker = FileDeidentifier(default_policy(SEED))
+    result = worker.process_file(tmp_path / "in" / relpath, tmp_path / "out" / relpath, relpath)
+    written = pydicom.dcmread(tmp_path / "out" / result.relpath)
+    assert result.relpath == f"{written.PatientName.family_name}/IM1.dcm" and not any(result.failures.values())
+    # The verifier finds it on its own, had the renaming missed it.
+    monkeypatch.setattr(anonymize, "scrub_path", lambda relpath, pairs: relpath)
+    result = worker.process_file(tmp_path / "in" / relpath, tmp_path / "out2" / relpath, relpath)
+    assert result.outcome.name == "BAD" and "PatientName" in result.reason and "XXXXX" in result.relpath
 
 
 def test_a_name_the_workflow_could_not_replace_makes_the_file_bad_and_is_never_shown(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ repeats them: descriptions, a private text element, a private binary element in 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pydicom
@@ -221,3 +222,6 @@ def test_names_in_a_path_are_replaced_by_the_files_own_pseudonyms():
     assert scrub_path("IM4MR1/MUELLERS.dcm", pairs) == "IM4MR1/WIGGINSS.dcm"
     assert scrub_path("anat/t1/IM_0001.dcm", pairs) == "anat/t1/IM_0001.dcm"
     assert scrub_path("MUELLER/x", {"MUELLER": ("A/B", "PatientName")}) == "A_B/x"
+    # A name in UTF-8, or in Latin-1 bytes (an older system's), that Python holds as surrogates
+    pairs = {"Müller": ("WIGGINS", "PatientName")}
+    assert scrub_path("Müller/x", pairs) == scrub_path(os.fsdecode(b"M\xfcller/x"), pairs) == "WIGGINS/x"

@@ -265,19 +265,32 @@ def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[
     """Original identifying values in a file's output path, its file and folder names: (the attribute the value
     came from, start, end) in the path's UTF-8 bytes. The byte scan's rule, except that a UID in a name may stand
     between dots that are not its own (storescp's MR.<SOP Instance UID>.dcm). An original inside one of the
-    pseudonyms `written` for this file is the pseudonym's."""
+    pseudonyms `written` for this file is the pseudonym's. A name that is not UTF-8 is searched in
+    tags.NAME_ENCODINGS as well."""
     path = relpath.encode("utf_8", "surrogateescape")
     covers = {value.encode("utf_8") for value in written if value}
     found = []
+    encodings = tags.NAME_ENCODINGS if not path.isascii() else ("utf_8",)
     for value, source in facts.identifying.items():
-        pattern = _scan_pattern(value, _uid_in_name) if value.encode("utf_8") in path else None
-        if pattern is not None:
+        for needle, encoding in _encodings_of(value, encodings).items():
+            pattern = _scan_pattern(value, _uid_in_name, encoding) if needle in path else None
             found += [
                 (source, match.start(), match.end())
-                for match in pattern.finditer(path)
+                for match in (pattern.finditer(path) if pattern else ())
                 if not _covered(path, match.start(), match.end(), covers)
             ]
     return found
+
+
+def _encodings_of(value: str, encodings: tuple[str, ...]) -> dict[bytes, str]:
+    """Each distinct byte form of `value`, with the first of `encodings` that gives it."""
+    forms: dict[bytes, str] = {}
+    for encoding in encodings:
+        try:
+            forms.setdefault(value.encode(encoding), encoding)
+        except UnicodeEncodeError:
+            continue
+    return forms
 
 
 def masked_path(relpath: str, leftovers: list[tuple[str, int, int]]) -> str:
@@ -586,13 +599,13 @@ def _uid_in_name(needle: bytes) -> re.Pattern:
     return re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])")
 
 
-def _scan_pattern(value: str, uid=_uid) -> re.Pattern | None:
-    """How `value` is looked for in UTF-8 bytes outside the full scan of check_output: not at all under
-    tags.MIN_SCAN_LENGTH, a UID only whole (`uid`), a value under tags.ANYWHERE_SCAN_LENGTH only as a whole word,
-    a longer one anywhere."""
+def _scan_pattern(value: str, uid=_uid, encoding: str = "utf_8") -> re.Pattern | None:
+    """How `value` is looked for in bytes (UTF-8 unless `encoding`) outside the full scan of check_output: not at
+    all under tags.MIN_SCAN_LENGTH, a UID only whole (`uid`), a value under tags.ANYWHERE_SCAN_LENGTH only as a
+    whole word, a longer one anywhere."""
     if len(value) < tags.MIN_SCAN_LENGTH:
         return None
-    needle = value.encode("utf_8")
+    needle = value.encode(encoding)
     if _UID_LIKE.fullmatch(value):
         return uid(needle)
     if len(value) < tags.ANYWHERE_SCAN_LENGTH:
