@@ -5,6 +5,8 @@ Reasons never quote a value from the file, so they are safe to write to reports.
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 import warnings
 from pathlib import Path
@@ -160,8 +162,22 @@ def _check_dataset(ds: pydicom.Dataset, label: str, truncated: str | None, warne
     _check_pixel_data(ds, label)
 
 
+def _refuse_what_is_no_file(path: Path, label: str) -> None:
+    """Raise BadDicom for a link whose target is gone (a file of the session is missing), NotDicom for a folder
+    link that loops, a pipe, a socket or a device: opening a pipe would wait for ever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadDicom(f"{label}: broken symbolic link (the file it points to is missing)") from None
+    if stat.S_ISDIR(mode):
+        raise NotDicom(f"{label}: link to a folder it lies in, not followed")
+    if not stat.S_ISREG(mode):
+        raise NotDicom(f"{label}: not a regular file (a pipe, socket or device)")
+
+
 def read_instance(path: Path, label: str) -> pydicom.Dataset:
     """Read a whole file as a DICOM instance, or raise NotDicom, DicomDir or BadDicom naming `label`."""
+    _refuse_what_is_no_file(path, label)
     must_be_dicom = path.suffix.lower() in DICOM_SUFFIXES
     # Recorded, never shown: pydicom's warnings quote values from the file, and one of them means truncation.
     with warnings.catch_warnings(record=True) as caught:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pydicom
@@ -151,3 +153,24 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
     write_record(Path(paths.status("SUBJ_0002", "01")), failed)
     sessions = [("SUBJ_0001", "01"), ("SUBJ_0001", "02"), ("SUBJ_0002", "01"), ("SUBJ_0003", "01")]  # last: not run
     return config, sessions
+
+
+@contextlib.contextmanager
+def pipe(path: Path):
+    """A named pipe at `path` that code under test must not open: each open of it returns at once (and the test
+    fails on what it read) instead of waiting for ever for a writer."""
+    done = threading.Event()
+
+    def writer() -> None:
+        while not done.is_set():
+            open(path, "wb").close()
+
+    os.mkfifo(path)
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's last open return
+        thread.join(5)

@@ -13,8 +13,9 @@ from pydicom.data import get_testdata_file, get_testdata_files
 
 from dicom_deid import tags
 from dicom_deid.example_tree import identity_for, plant_identity
-from dicom_deid.records import default_policy
-from dicom_deid.stages.anonymize import FileDeidentifier
+from dicom_deid.job import SessionError
+from dicom_deid.records import Sources, default_policy
+from dicom_deid.stages.anonymize import FileDeidentifier, anonymize_session
 from helpers import elements
 
 SEED = "0123456789abcdef0123456789abcdef"
@@ -299,3 +300,17 @@ def test_a_name_the_workflow_could_not_replace_makes_the_file_bad_and_is_never_s
     for value in (original.SOPInstanceUID, original.PatientID, "CompressedSamples"):
         assert value not in result.relpath and value not in result.reason
     assert "its file or folder name holds the original" in result.reason and "SOPInstanceUID" in result.reason
+
+
+def test_a_session_without_one_dicom_instance_fails_and_lists_what_it_holds(tmp_path):
+    # Only notes and a DICOMDIR: published, the session would look exported with nothing in it.
+    (tmp_path / "notes.txt").write_text("scan notes")
+    (tmp_path / "DICOMDIR").write_bytes(Path(get_testdata_file("DICOMDIR")).read_bytes())
+    sources = Sources([(name, str(tmp_path / name)) for name in ("DICOMDIR", "notes.txt")])
+    with pytest.raises(SessionError) as failed:
+        anonymize_session(sources, tmp_path / "out", default_policy(SEED), 1, "S_01")
+    assert str(failed.value).startswith("session S_01: 2 file(s), not one of them a DICOM instance, nothing written")
+    assert [(f.path, f.reason) for f in failed.value.failures] == [
+        ("DICOMDIR", "DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)"),
+        ("notes.txt", "not DICOM"),
+    ]

@@ -21,6 +21,7 @@ from pydicom.misc import is_dicom
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicom_deid.dicomfile import BadDicom, DicomDir, NotDicom, read_instance
+from helpers import pipe
 
 REFUSALS = (NotDicom, BadDicom, DicomDir)
 
@@ -370,3 +371,16 @@ def test_damaged_bytes_never_raise_another_exception_type(tmp_path: Path, name: 
         except REFUSALS as error:
             outcomes[type(error).__name__] += 1
     assert outcomes["BadDicom"] > 0  # the damage was real enough to be caught
+
+
+@pytest.mark.parametrize("name", ["IM_0001.dcm", "IM_0001"])
+def test_a_link_whose_target_is_gone_is_a_bad_file(tmp_path, name):
+    # A file of the session is missing: whatever its name, the session must not publish without it.
+    (tmp_path / name).symlink_to(tmp_path / "gone" / name)
+    with pytest.raises(BadDicom, match=rf"^{name}: broken symbolic link"):
+        read_instance(tmp_path / name, name)
+
+
+def test_a_pipe_is_skipped_without_being_opened(tmp_path):
+    with pipe(tmp_path / "pipe") as path, pytest.raises(NotDicom, match=r"^pipe: not a regular file"):
+        read_instance(path, "pipe")

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from dicom_deid.archives import archive_destination, archive_stem
-from dicom_deid.discovery import discover, session_fingerprint
+from dicom_deid.discovery import discover, session_fingerprint, walk_files
 
 
 def make(root, *files):
@@ -99,3 +99,17 @@ def test_the_largest_file_of_a_session_is_known_at_discovery_archives_aside(tmp_
     (tmp_path / "a" / "IM2").write_bytes(bytes(5000))
     (tmp_path / "a" / "export.zip").write_bytes(bytes(9000))  # its members' sizes are known only once unpacked
     assert session_fingerprint(tmp_path)[4] == 5000
+
+
+def test_links_are_followed_into_folders_once_and_a_loop_is_yielded_not_walked(tmp_path):
+    # A session put together from links into a central store: what they point to counts, and changes to it too.
+    store, session = tmp_path / "store", tmp_path / "session"
+    make(store, "series1/IM1")
+    make(session, "a/IM2")
+    (session / "series1").symlink_to(store / "series1")
+    (session / "IM3").symlink_to(store / "series1" / "IM1")
+    (session / "a" / "up").symlink_to("..")  # a loop: walking it would never end
+    assert sorted(path for path, _ in walk_files(session)) == ["IM3", "a/IM2", "a/up", "series1/IM1"]
+    before = session_fingerprint(session)
+    (store / "series1" / "IM1").write_bytes(b"rewritten in the store")
+    assert session_fingerprint(session)[0] != before[0]

@@ -20,6 +20,7 @@ from dicom_deid.stages.publish import publish_session
 from dicom_deid.verify import CHECKS, FILE_CHECKS
 from dicom_deid.verify.files import check_file
 from dicom_deid.verify.session import cannot_be_instance, check_session
+from helpers import pipe
 from vendor_data import VENDOR_FILES, plant
 
 SEED = "0123456789abcdef0123456789abcdef"
@@ -340,6 +341,10 @@ def test_bytes_alone_never_rule_out_a_file_read_as_an_instance(tmp_path):
     assert cannot_be_instance(text) and cannot_be_instance(empty)
     with pytest.raises(NotDicom):
         read_instance(text, "notes.txt")
+    # What is no regular file is never opened: a pipe would wait for ever, a folder link that loops cannot be read.
+    (tmp_path / "loop").symlink_to(".")
+    with pipe(tmp_path / "pipe") as fifo:
+        assert cannot_be_instance(fifo) and cannot_be_instance(tmp_path / "loop")
 
 
 def test_an_original_name_part_inside_a_copy_of_its_pseudonym_is_not_a_leftover(tmp_path):

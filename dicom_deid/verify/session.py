@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,10 @@ _MUST_BE_ABSENT = (b"\x08\x00\x18\x00", b"\x00\x08\x00\x18", b"1.2.840.10008.1.2
 
 def cannot_be_instance(path: Path) -> bool:
     """True when `path` is certainly not a DICOM instance, told from its bytes alone: no pydicom needed for the
-    text and other files an export carries (importing it cost each publish job 0.3 s)."""
+    text and other files an export carries (importing it cost each publish job 0.3 s). Not a regular file (a
+    pipe, a folder link that loops): never opened, since opening a pipe waits for ever."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return True
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             return True
