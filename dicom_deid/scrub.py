@@ -185,7 +185,7 @@ def scrub_path(relpath: str, pairs: dict[str, tuple[str, str]]) -> str:
     (tags.MIN_SCAN_LENGTH), in each of tags.NAME_ENCODINGS; a '/' in a replacement becomes '_'."""
     if not pairs:
         return relpath
-    needles = _needles(pairs, list(tags.NAME_ENCODINGS))
+    needles = _needles(pairs, list(tags.NAME_ENCODINGS) if not relpath.isascii() else ["utf_8"])
     names = []
     for name in relpath.split("/"):
         data, written = name.encode("utf_8", "surrogateescape"), []

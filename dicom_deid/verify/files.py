@@ -272,25 +272,22 @@ def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[
     found = []
     encodings = tags.NAME_ENCODINGS if not path.isascii() else ("utf_8",)
     for value, source in facts.identifying.items():
-        for needle, encoding in _encodings_of(value, encodings).items():
-            pattern = _scan_pattern(value, _uid_in_name, encoding) if needle in path else None
+        searched = set()  # two encodings that give the same bytes: searched once
+        for encoding in encodings:
+            try:
+                needle = value.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            if needle in searched or needle not in path:
+                continue
+            searched.add(needle)
+            pattern = _scan_pattern(value, _uid_in_name, encoding)
             found += [
                 (source, match.start(), match.end())
                 for match in (pattern.finditer(path) if pattern else ())
                 if not _covered(path, match.start(), match.end(), covers)
             ]
     return found
-
-
-def _encodings_of(value: str, encodings: tuple[str, ...]) -> dict[bytes, str]:
-    """Each distinct byte form of `value`, with the first of `encodings` that gives it."""
-    forms: dict[bytes, str] = {}
-    for encoding in encodings:
-        try:
-            forms.setdefault(value.encode(encoding), encoding)
-        except UnicodeEncodeError:
-            continue
-    return forms
 
 
 def masked_path(relpath: str, leftovers: list[tuple[str, int, int]]) -> str:
