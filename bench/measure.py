@@ -23,7 +23,8 @@ SNAKEMAKE = str(Path(PYTHON).parent / "snakemake")
 SEED = "bench-seed-0123456789abcdef"
 # A job's rule: the script its command runs (shell rules run <rule>.py; script: rules a copy named after it).
 SCRIPT_NAME = re.compile(r"(?:\.snakemake/scripts/tmp[^./]*\.|(?<![\w.]))([A-Za-z0-9_]+)\.py\b")
-SESSION_LOG = re.compile(r"/([A-Za-z0-9_]+)/([A-Za-z0-9_.-]+)\.log\b")  # --log <log_dir>/<rule>/<session>.log
+# --log <log_dir>/<rule>/<subject>/<session>.log
+SESSION_LOG = re.compile(r"/([A-Za-z0-9_]+)/[A-Za-z0-9_.-]+/([A-Za-z0-9_.-]+)\.log\b")
 WORKERS = re.compile(r"--workers[ =](\d+)")  # anonymize_session's worker processes (its threads)
 
 

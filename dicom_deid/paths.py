@@ -8,7 +8,7 @@
     output   <output_dir>/<SUBJECT>/imaging/<SUBJECT>_<SES>/...           output_layout: mirror
              <output_dir>/imaging/<SUBJECT>/<SUBJECT>_SE<SES>_MRI.zip     output_layout: data2bids
     reports  <output_dir>/reports/summary.tsv, report.html, <SUBJECT>/<SUBJECT>_<SES>.json
-    logs     <log_dir>/<rule>/<SUBJECT>_<SES>.log, <log_dir>/<rule>.log
+    logs     <log_dir>/<rule>/<SUBJECT>/<SUBJECT>_<SES>.log, <log_dir>/<rule>.log
 
 Methods take the subject and the session suffix as strings; the rules pass "{subject}" and "{ses}" and get
 Snakemake's patterns back.
@@ -135,7 +135,8 @@ class Paths:
         return f"{self.reports_dir}/report.html"
 
     def session_log(self, rule: str, subject: str, ses: str) -> str:
-        return f"{self.log_dir}/{rule}/{session_name(subject, ses)}.log"
+        # Under the subject, as the reports: subject S's session folder S_1_01 and subject S_1's share a name.
+        return f"{self.log_dir}/{rule}/{subject}/{session_name(subject, ses)}.log"
 
     def log(self, rule: str) -> str:
         return f"{self.log_dir}/{rule}.log"

@@ -79,7 +79,7 @@ def published(sessions) -> list[str]:
 def test_every_session_publishes_under_basic_but_the_secondary_capture(basic_run):
     workdir, sessions, _, result = basic_run
     assert result.returncode != 0  # the held-back session fails its job; --keep-going finishes the others
-    log = (workdir / "logs" / "anonymize_session" / f"{HELD_BACK}.log").read_text()
+    log = (workdir / "logs" / "anonymize_session" / HELD_BACK.rsplit("_", 1)[0] / f"{HELD_BACK}.log").read_text()
     assert "siemens_ct_jpeg.dcm: may carry burned-in text (secondary capture)" in log
     assert not _dirs(workdir, HELD_BACK)[1].exists()
     for session in published(sessions):

@@ -39,7 +39,7 @@ def test_a_job_is_named_with_the_workers_its_rule_gives_it():
     # The bench reads the worker count from the rule's own option: renaming it there must fail here.
     shell_block = (RULES / "anonymize.smk").read_text().split("shell:")[1]
     shell = "".join(re.findall(r'"([^"]*)"', shell_block)).replace("{threads}", "3")
-    shell = re.sub(r"\{[^}]+\}", "x", shell).replace("--log x", "--log logs/anonymize_session/S_01.log")
+    shell = re.sub(r"\{[^}]+\}", "x", shell).replace("--log x", "--log logs/anonymize_session/S/S_01.log")
     job = Job()
 
     name_job(job, f"/bin/bash -c set -euo pipefail;  {shell}")

@@ -149,5 +149,5 @@ def test_crosswalk_inside_output_is_a_config_error(tmp_path):
 def test_progress_is_logged(tmp_path):
     build_example_tree(tmp_path / "input")
     run_snakemake(tmp_path)
-    log = (tmp_path / "logs" / "anonymize_session" / f"{S1}_01.log").read_text()
+    log = (tmp_path / "logs" / "anonymize_session" / S1 / f"{S1}_01.log").read_text()
     assert "17 files to de-identify" in log and "17/17 files done" in log and "files/s" in log

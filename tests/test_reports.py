@@ -115,7 +115,8 @@ def test_a_failure_newer_than_the_published_report_wins(tmp_path):
 def test_summary_keeps_its_columns_and_adds_state_and_files_left_out(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     table = summary_table(read_sessions(Paths.from_config(config), sessions))
-    assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, "state", "files_left_out"] == list(SUMMARY_COLUMNS)
+    assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, "state", "files_left_out", "subject"]
+    assert list(SUMMARY_COLUMNS) == [*OLD_COLUMNS, "state", "files_left_out", "subject"]
     rows = _rows(table)
     assert rows["SUBJ_0001_01"]["state"] == "published" and rows["SUBJ_0001_01"]["files_left_out"] == "0"
     assert rows["SUBJ_0001_02"]["state"] == "published_in_part" and rows["SUBJ_0001_02"]["files_left_out"] == "1"
@@ -136,13 +137,13 @@ def test_html_shows_failures_files_left_out_and_how_to_rerun(tmp_path):
     failed = html.split("<h2>Failed sessions</h2>")[1].split("<h2>")[0]
     assert "SUBJ_0002_01" in failed and "no_original_values_in_bytes" in failed
     assert "SE0004_T1_MPRAGE_SAG_1MM_ISO_ACCELERATED_GRAPPA2_NAVIGATED/IM00001234567890.dcm" in failed
-    assert f"{config['log_dir']}/publish_session/SUBJ_0002_01.log" in failed
+    assert f"{config['log_dir']}/publish_session/SUBJ_0002/SUBJ_0002_01.log" in failed
     left_out = html.split("<h2>Files left out</h2>")[1].split("<h2>")[0]
     assert "SUBJ_0001_02" in left_out and "failed verification: no_original_values_in_bytes" in left_out
     assert "published in part" in html and "not run yet" in html and "SUBJ_0003_01" in html
     rerun = html.split("<h2>How to rerun</h2>")[1].split("<h2>")[0]
     assert "snakemake --cores N" in rerun
-    assert f"{config['log_dir']}/anonymize_session/&lt;SUBJECT&gt;_&lt;SES&gt;.log" in rerun
+    assert f"{config['log_dir']}/anonymize_session/&lt;SUBJECT&gt;/&lt;SUBJECT&gt;_&lt;SES&gt;.log" in rerun
     assert "Private elements: safe" in html
     assert "<script" not in html and "src=" not in html and "href=" not in html
 

@@ -119,7 +119,7 @@ def test_kill_9_of_one_job_fails_that_session_only_and_rerun_completes(reference
     # No handler of the job ran: the status it wrote as it started tells the reports why the session failed.
     status = read_record(workdir / "work" / "status" / S1 / f"{S1}_01.json", SessionStatus)
     assert status.stage == "anonymize_session"
-    assert status.failures == [Failure("", f"{KILLED}, see the log logs/anonymize_session/{S1}_01.log")]
+    assert status.failures == [Failure("", f"{KILLED}, see the log logs/anonymize_session/{S1}/{S1}_01.log")]
     with open(workdir / "output" / "reports" / "summary.tsv") as summary:
         states = {row["session"]: row["state"] for row in csv.DictReader(summary, delimiter="\t")}
     assert states[f"{S1}_01"] == "failed"

@@ -103,7 +103,7 @@ def test_bad_session_lists_every_bad_file_and_others_finish(tmp_path):
     assert status["stage"] == "anonymize_session"
     assert {f["path"] for f in status["failures"]} == {"anat/t2/IM_0002.dcm", "noise.dcm", "broken.zip"}
     page = (tmp_path / "output" / "reports" / "report.html").read_text()
-    assert "noise.dcm" in page and "logs/anonymize_session/EPL31_LHS_0001_02.log" in page
+    assert "noise.dcm" in page and "logs/anonymize_session/EPL31_LHS_0001/EPL31_LHS_0001_02.log" in page
 
     # Fix the files: only the failed session runs again, and the reports show it published.
     shutil.copy(good, bad / "anat" / "t2" / "IM_0002.dcm")
@@ -171,7 +171,7 @@ def test_publish_gate_holds_back_a_leaking_session_and_a_rerun_publishes_it(tmp_
     for path in files_below(tmp_path / "output"):
         assert value not in path.read_bytes(), path
     # Its log names the check and the file, never the value.
-    log = (tmp_path / "logs" / "publish_session" / f"{S1}_02.log").read_text()
+    log = (tmp_path / "logs" / "publish_session" / S1 / f"{S1}_02.log").read_text()
     assert (
         "[no_original_values_in_bytes] anat/t2/IM_0001.dcm: the original PatientID is present in BodyPartExamined"
         in log
@@ -271,7 +271,7 @@ def test_names_that_are_not_utf8_are_read_written_and_reported_as_percent_escape
     assert json.loads(report)["skipped"] == [{"path": "notiz%E4.txt", "reason": "notiz%E4.txt: not DICOM"}]
     page = (tmp_path / "output" / "reports" / "report.html").read_text(encoding="utf-8")
     assert "notiz%E4.txt" in page and "leer%E4.dcm" in page
-    assert "leer%E4.dcm" in (tmp_path / "logs" / "anonymize_session" / "S_02.log").read_text(encoding="utf-8")
+    assert "leer%E4.dcm" in (tmp_path / "logs" / "anonymize_session" / "S" / "S_02.log").read_text(encoding="utf-8")
     for path in (tmp_path / "output" / "reports").rglob("*"):
         assert not path.is_file() or "\\udc" not in path.read_text(encoding="utf-8"), path
 
@@ -282,3 +282,20 @@ def test_names_that_are_not_utf8_are_read_written_and_reported_as_percent_escape
     with zipfile.ZipFile(tmp_path / "zipped" / "imaging" / "S" / "S_SE01_MRI.zip") as archive:
         assert sorted(archive.namelist()) == ["Stra%DFe/M%FCller.dcm", "a/scan%E9/IM1.dcm"]
     assert not list((tmp_path / "zipped").rglob("*.partial"))
+
+
+def test_one_session_folder_name_under_two_subjects_keeps_its_own_log_and_row(tmp_path):
+    # Subject S's session "1_01" and subject S_1's session "01" are both in a folder named S_1_01.
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    for subject in ("S", "S_1"):
+        folder = tmp_path / "input" / subject / "imaging" / "S_1_01"
+        folder.mkdir(parents=True)
+        (folder / f"from_{subject}.dcm").write_bytes(mr)
+    run_snakemake(tmp_path)
+    for subject in ("S", "S_1"):
+        log = (tmp_path / "logs" / "anonymize_session" / subject / "S_1_01.log").read_text()
+        assert log.count("files to de-identify") == 1
+        assert output_files(tmp_path / "output" / subject / "imaging" / "S_1_01") == [f"from_{subject}.dcm"]
+    with open(tmp_path / "output" / "reports" / "summary.tsv") as handle:
+        rows = [(row["session"], row["subject"]) for row in csv.DictReader(handle, delimiter="\t")]
+    assert sorted(rows) == [("S_1_01", "S"), ("S_1_01", "S_1")]

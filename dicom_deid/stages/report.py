@@ -43,6 +43,7 @@ SUMMARY_COLUMNS = (
     "verification",
     "state",
     "files_left_out",
+    "subject",  # a session folder's name may recur under another subject: S_1_01 of subjects S and S_1
 )
 COUNT_COLUMNS = SUMMARY_COLUMNS[1:8]
 
@@ -119,10 +120,11 @@ def summary_table(entries: list[SessionEntry]) -> str:
     for entry in entries:
         report = entry.report
         if report is None:
-            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, ""])
+            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject])
             continue
         counts = [getattr(report.counts, column) for column in COUNT_COLUMNS]
-        writer.writerow([entry.session, *counts, report.verification, entry.state, len(report.files_left_out)])
+        left_out = len(report.files_left_out)
+        writer.writerow([entry.session, *counts, report.verification, entry.state, left_out, entry.subject])
     return out.getvalue()
 
 

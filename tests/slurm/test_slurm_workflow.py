@@ -241,7 +241,7 @@ def test_failed_session_shows_log_and_reason_and_rerun_submits_only_failed_and_n
     slurm_log = Path(match.group(1))
     assert slurm_log.is_relative_to(tmp_path / ".snakemake" / "slurm_logs"), slurm_log
     assert "pixel data is truncated" in slurm_log.read_text()
-    rule_log = f"logs/anonymize_session/{S1}_02.log"
+    rule_log = f"logs/anonymize_session/{S1}/{S1}_02.log"
     assert f"log: {rule_log} (check log file(s) for error details)" in log
     assert "anat/t2/IM_0002.dcm: pixel data is truncated" in (tmp_path / rule_log).read_text()
     # That Slurm job, and only it, failed; the other sessions' jobs completed and their output is complete.
