@@ -1,4 +1,4 @@
-"""Unpack .tar .tgz .tar.gz .tar.bz2 .zip archives without trusting them.
+"""Unpack .tar .tgz .tar.gz .tar.bz2 .tar.xz .txz .zip archives without trusting them.
 
 Every member is checked before anything is written: only regular files and folders, no absolute paths,
 no `..`, no links, devices or fifos, and bounded member count, total size and compression ratio.
@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 # Longest first, so ".tar.gz" is matched before ".tar"; compared case-insensitively (".ZIP" is an archive too).
-ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tgz", ".tar", ".zip")
+ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tar.xz", ".tgz", ".txz", ".tar", ".zip")
+# Archives that the standard library cannot open: an error that names them, rather than a file skipped as "not
+# DICOM", so that the images inside are not left out unnoticed.
+FOREIGN_ARCHIVE_SUFFIXES = (".tar.zst", ".tzst", ".7z", ".rar")
+
+
+def foreign_archive(name: str) -> str:
+    """Why `name` cannot be unpacked by the workflow, or "" for any other file."""
+    lower = name.lower()
+    suffix = next((s for s in FOREIGN_ARCHIVE_SUFFIXES if lower.endswith(s) and len(name) > len(s)), "")
+    if not suffix:
+        return ""
+    return f"a {suffix} archive, which the workflow cannot unpack: unpack it in place, or repack it as .zip"
 
 
 def archive_stem(name: str) -> str | None:
@@ -210,6 +222,8 @@ def unpack_archive(
     files = []
     for member in members:
         member_path = dest / member
+        if foreign_archive(member.name):
+            raise ArchiveError(f"{label}: member {member.as_posix()!r} is {foreign_archive(member.name)}")
         if archive_stem(member.name) is None:
             files.append(member.as_posix())
             continue

@@ -21,6 +21,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicom_deid.archives import ArchiveError, Limits, unpack_archive
+from dicom_deid.stages.unpack import list_sources
 from helpers import DEFAULT_CONFIG
 
 DEFAULT_LIMITS = Limits.from_config(DEFAULT_CONFIG["archives"])
@@ -41,6 +42,8 @@ def _tar_mode(name: str) -> str:
         return "w:gz"
     if lower.endswith(".tar.bz2"):
         return "w:bz2"
+    if lower.endswith((".txz", ".tar.xz")):
+        return "w:xz"
     return "w"
 
 
@@ -127,7 +130,9 @@ def refuse(tmp_path: Path, dest: Path, archive: Path, reason: str, limits: Limit
 # --- every kind unpacks -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["s.tar", "s.tgz", "s.tar.gz", "s.tar.bz2", "s.zip", "S.TAR.GZ", "S.ZIP"])
+@pytest.mark.parametrize(
+    "name", ["s.tar", "s.tgz", "s.tar.gz", "s.tar.bz2", "s.tar.xz", "s.txz", "s.zip", "S.TAR.GZ", "S.ZIP"]
+)
 def test_every_kind_unpacks_with_folders_kept(tmp_path: Path, dest: Path, name: str) -> None:
     archive = make_archive(tmp_path / name, FILES)
     before = snapshot(tmp_path, dest)
@@ -288,7 +293,9 @@ def test_nested_archive_may_not_replace_a_file_of_its_outer_archive(
 # --- corrupt and truncated ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["cut.tar", "cut.tgz", "cut.tar.gz", "cut.tar.bz2", "cut.zip", "CUT.ZIP"])
+@pytest.mark.parametrize(
+    "name", ["cut.tar", "cut.tgz", "cut.tar.gz", "cut.tar.bz2", "cut.tar.xz", "cut.zip", "CUT.ZIP"]
+)
 def test_archive_cut_in_half_is_refused(tmp_path: Path, dest: Path, name: str) -> None:
     archive = make_archive(tmp_path / name, FILES)
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
@@ -460,3 +467,19 @@ def test_damaged_archives_unpack_or_raise_archive_error_only(tmp_path: Path, des
             refused += 1
     assert refused > 0
     assert {path: digest for path, digest in snapshot(tmp_path, dest).items() if path != name} == before
+
+
+def test_an_archive_of_a_kind_that_cannot_be_unpacked_is_named_not_skipped(tmp_path: Path, dest: Path) -> None:
+    # A .7z or .rar full of DICOMs, skipped as "not DICOM", would leave its images out of a published session.
+    (tmp_path / "s" / "series").mkdir(parents=True)
+    for name in ("series/a.7z", "b.RAR", "c.tar.zst"):
+        (tmp_path / "s" / name).write_bytes(b"archive bytes")
+    (tmp_path / "s" / "notes.txt").write_text("notes")
+    staged = list_sources(tmp_path / "s", dest, DEFAULT_LIMITS)
+    assert staged.problems == [
+        f"{name}: a {suffix} archive, which the workflow cannot unpack: unpack it in place, or repack it as .zip"
+        for name, suffix in (("b.RAR", ".rar"), ("c.tar.zst", ".tar.zst"), ("series/a.7z", ".7z"))
+    ]
+    assert [relpath for relpath, _ in staged.files] == ["notes.txt"]
+    inner = make_archive(tmp_path / "outer.zip", [("x/inner.7z", b"archive bytes")])
+    refuse(tmp_path, dest, inner, "member 'x/inner.7z' is a .7z archive, which the workflow cannot unpack")

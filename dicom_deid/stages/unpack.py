@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dicom_deid.archives import ArchiveError, Limits, archive_destination, archive_stem, unpack_archive
+from dicom_deid.archives import ArchiveError, Limits, archive_destination, archive_stem, foreign_archive, unpack_archive
 from dicom_deid.discovery import walk_files
 from dicom_deid.records import Sources
 
@@ -36,6 +36,9 @@ def list_sources(session_dir: Path, members_dir: Path | None = None, limits: Lim
         members_dir.mkdir(parents=True, exist_ok=True)
     for relpath, _ in sorted(walk_files(session_dir)):
         source = session_dir / relpath
+        if foreign_archive(source.name):
+            problems.append(f"{relpath}: {foreign_archive(source.name)}")
+            continue
         if archive_stem(source.name) is None:
             add(relpath, source, f"file {relpath}")
             continue
