@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicom_deid.archives import archive_stem
-from dicom_deid.paths import IMAGING, RESERVED, session_name
+from dicom_deid.paths import IMAGING, RESERVED, Paths, session_name
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,23 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
             ses = entry.name[len(prefix) :]
             found.sessions.append(Session(subject, ses, entry, fingerprint, count, size, archives, largest))
     return found
+
+
+def published_but_gone(paths: Paths, sessions: list[Session], subjects: list[str] | None = None) -> list[str]:
+    """Sessions whose report says they were published but whose folder is gone from the input (consent withdrawn,
+    a session moved): their output stays until someone removes it, so each run says so. `subjects` as discover's.
+    """
+    found = {(session.subject, session.name) for session in sessions}
+    gone = []
+    reports = Path(paths.reports_dir)
+    for subject_dir in sorted(reports.iterdir()) if reports.is_dir() else []:
+        if not subject_dir.is_dir() or (subjects and subject_dir.name not in subjects):
+            continue
+        for report in sorted(subject_dir.glob("*.json")):
+            if (subject_dir.name, report.stem) not in found:
+                ses = report.stem.removeprefix(f"{subject_dir.name}_")
+                gone.append(
+                    f"{paths.session_output(subject_dir.name, ses)}: session {report.stem} is no longer in the input; "
+                    f"its output and report ({report}) stay until you remove them"
+                )
+    return gone

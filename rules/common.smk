@@ -11,7 +11,7 @@ import snakemake.common
 from snakemake.exceptions import WorkflowError
 
 from dicom_deid.config_checks import keep_problems, path_problems, profile_problems
-from dicom_deid.discovery import discover
+from dicom_deid.discovery import discover, published_but_gone
 from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import Paths, data2bids_label
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
@@ -27,6 +27,7 @@ S = {"subject": "{subject}", "ses": "{ses}"}
 SESSION_NAME = "{subject}_{ses}"
 
 found = discover(PATHS.input_dir, config["subjects"])
+found.warnings += published_but_gone(PATHS, found.sessions, config["subjects"])
 for warning in found.warnings:
     print(f"WARNING: {warning}", file=sys.stderr)
 if found.errors:

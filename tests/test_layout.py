@@ -7,7 +7,8 @@ import os
 import pytest
 
 from dicom_deid.archives import archive_destination, archive_stem
-from dicom_deid.discovery import discover, session_fingerprint, walk_files
+from dicom_deid.discovery import discover, published_but_gone, session_fingerprint, walk_files
+from dicom_deid.paths import Paths
 
 
 def make(root, *files):
@@ -116,3 +117,16 @@ def test_links_are_followed_into_folders_once_and_a_loop_is_yielded_not_walked(t
     before = session_fingerprint(session)
     (store / "series1" / "IM1").write_bytes(b"rewritten in the store")
     assert session_fingerprint(session)[0] != before[0]
+
+
+def test_a_published_session_gone_from_the_input_is_named_unless_its_subject_is_not_run(tmp_path):
+    paths = Paths(str(tmp_path / "in"), str(tmp_path / "out"), "work", "logs", data2bids=True)
+    make(tmp_path, "in/S/imaging/S_01/IM1", "out/reports/S/S_01.json", "out/reports/S/S_02.json")
+    make(tmp_path, "out/reports/T/T_01.json")
+    sessions = discover(paths.input_dir).sessions
+    gone = published_but_gone(paths, sessions)
+    assert [line.split(":")[0] for line in gone] == [
+        f"{tmp_path}/out/imaging/S/S_SE02_MRI.zip",
+        f"{tmp_path}/out/imaging/T/T_SE01_MRI.zip",
+    ]
+    assert published_but_gone(paths, sessions, ["S"]) == gone[:1]

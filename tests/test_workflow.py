@@ -183,6 +183,12 @@ def test_rerun_does_nothing_then_new_subject_runs_alone(tmp_path):
     assert sessions_run(result.stdout) == {"EPL31_LHS_0001_02"}
     assert (run.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_02") / "anat/t2/IM_0099.dcm").exists()
 
+    # A published session whose folder left the input (consent withdrawn) is named at every run: its output stays.
+    shutil.rmtree(run.tree.session_dir("EPL31_LHS_0001", "EPL31_LHS_0001_02"))
+    log = run_snakemake(run.workdir, "-n").stdout
+    assert "session EPL31_LHS_0001_02 is no longer in the input; its output and report" in log
+    assert run.session_out("EPL31_LHS_0001", "EPL31_LHS_0001_02").exists()
+
 
 def test_same_input_and_key_give_byte_identical_output(run, tmp_path):
     (tmp_path / "keys").mkdir()
