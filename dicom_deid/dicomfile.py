@@ -168,7 +168,9 @@ def _refuse_what_is_no_file(path: Path, label: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise BadDicom(f"{label}: broken symbolic link (the file it points to is missing)") from None
+        if os.path.islink(path):
+            raise BadDicom(f"{label}: broken symbolic link (the file it points to is missing)") from None
+        raise BadDicom(f"{label}: file removed while the session was read") from None
     if stat.S_ISDIR(mode):
         raise NotDicom(f"{label}: link to a folder it lies in, not followed")
     if not stat.S_ISREG(mode):

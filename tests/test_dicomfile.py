@@ -379,6 +379,8 @@ def test_a_link_whose_target_is_gone_is_a_bad_file(tmp_path, name):
     (tmp_path / name).symlink_to(tmp_path / "gone" / name)
     with pytest.raises(BadDicom, match=rf"^{name}: broken symbolic link"):
         read_instance(tmp_path / name, name)
+    with pytest.raises(BadDicom, match=r"^gone.dcm: file removed while the session was read"):
+        read_instance(tmp_path / "gone.dcm", "gone.dcm")
 
 
 def test_a_pipe_is_skipped_without_being_opened(tmp_path):
