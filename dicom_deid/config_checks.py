@@ -61,3 +61,15 @@ def keep_problems(config: dict) -> list[str]:
                 f"keep: {keyword} identifies the patient; set allow_keep_identifying: true to keep it anyway"
             )
     return problems
+
+
+def key_problems(config: dict, published: int) -> list[str]:
+    """A missing key where sessions were published with one: a new key would re-de-identify every session under
+    new pseudonyms (the key is each session's input), and the data already released would no longer join."""
+    if published == 0 or Path(config["key_file"]).exists():
+        return []
+    return [
+        f"key_file {config['key_file']} is missing, but {published} session(s) in {config['output_dir']} were "
+        "published with a key: restore that key from your backup (cp -p keeps its time, so nothing reruns); "
+        "for a new, separate release, give a new key_file and a new output_dir"
+    ]

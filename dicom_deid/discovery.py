@@ -133,21 +133,27 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
     return found
 
 
-def published_but_gone(paths: Paths, sessions: list[Session], subjects: list[str] | None = None) -> list[str]:
+def published_reports(paths: Paths) -> list[Path]:
+    """The report of every session published to the output: <reports>/<SUBJECT>/<SUBJECT>_<SES>.json."""
+    reports = Path(paths.reports_dir)
+    return sorted(reports.glob("*/*.json")) if reports.is_dir() else []
+
+
+def published_but_gone(
+    paths: Paths, reports: list[Path], sessions: list[Session], subjects: list[str] | None = None
+) -> list[str]:
     """Sessions whose report says they were published but whose folder is gone from the input (consent withdrawn,
     a session moved): their output stays until someone removes it, so each run says so. `subjects` as discover's.
     """
     found = {(session.subject, session.name) for session in sessions}
     gone = []
-    reports = Path(paths.reports_dir)
-    for subject_dir in sorted(reports.iterdir()) if reports.is_dir() else []:
-        if not subject_dir.is_dir() or (subjects and subject_dir.name not in subjects):
+    for report in reports:
+        subject = report.parent.name
+        if (subjects and subject not in subjects) or (subject, report.stem) in found:
             continue
-        for report in sorted(subject_dir.glob("*.json")):
-            if (subject_dir.name, report.stem) not in found:
-                ses = report.stem.removeprefix(f"{subject_dir.name}_")
-                gone.append(
-                    f"{paths.session_output(subject_dir.name, ses)}: session {report.stem} is no longer in the input; "
-                    f"its output and report ({report}) stay until you remove them"
-                )
+        ses = report.stem.removeprefix(f"{subject}_")
+        gone.append(
+            f"{paths.session_output(subject, ses)}: session {report.stem} is no longer in the input; "
+            f"its output and report ({report}) stay until you remove them"
+        )
     return gone

@@ -10,8 +10,8 @@ import threading
 import snakemake.common
 from snakemake.exceptions import WorkflowError
 
-from dicom_deid.config_checks import keep_problems, path_problems, profile_problems
-from dicom_deid.discovery import discover, published_but_gone
+from dicom_deid.config_checks import keep_problems, key_problems, path_problems, profile_problems
+from dicom_deid.discovery import discover, published_but_gone, published_reports
 from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import Paths, data2bids_label
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
@@ -27,12 +27,15 @@ S = {"subject": "{subject}", "ses": "{ses}"}
 SESSION_NAME = "{subject}_{ses}"
 
 found = discover(PATHS.input_dir, config["subjects"])
-found.warnings += published_but_gone(PATHS, found.sessions, config["subjects"])
+PUBLISHED = published_reports(PATHS)
+found.warnings += published_but_gone(PATHS, PUBLISHED, found.sessions, config["subjects"])
 for warning in found.warnings:
     print(f"WARNING: {warning}", file=sys.stderr)
 if found.errors:
     raise WorkflowError("Input layout error:\n  " + "\n  ".join(found.errors))
 SESSIONS = {(s.subject, s.ses): s for s in found.sessions}
+if key_problems(config, len(PUBLISHED)):
+    raise WorkflowError("Key error:\n  " + "\n  ".join(key_problems(config, len(PUBLISHED))))
 
 if ensure_key(KEY):
     print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)

@@ -299,3 +299,23 @@ def test_one_session_folder_name_under_two_subjects_keeps_its_own_log_and_row(tm
     with open(tmp_path / "output" / "reports" / "summary.tsv") as handle:
         rows = [(row["session"], row["subject"]) for row in csv.DictReader(handle, delimiter="\t")]
     assert sorted(rows) == [("S_1_01", "S"), ("S_1_01", "S_1")]
+
+
+def test_a_lost_key_stops_the_run_while_sessions_published_with_it_remain(tmp_path):
+    # The key is every session's input: a new one would rerun every session under new pseudonyms, and the data
+    # already released would no longer join the next release. So the workflow refuses until the key is back.
+    folder = tmp_path / "input" / "S" / "imaging" / "S_01"
+    folder.mkdir(parents=True)
+    (folder / "IM1.dcm").write_bytes(Path(get_testdata_file("MR_small.dcm")).read_bytes())
+    run_snakemake(tmp_path)
+    key = tmp_path / "keys" / "deid.key"
+    backup = tmp_path / "deid.key.backup"
+    shutil.copy2(key, backup)
+    key.unlink()
+    before = checksums(tmp_path / "output")
+    result = run_snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert "key_file keys/deid.key is missing, but 1 session(s) in output were published with a key" in result.stdout
+    assert not key.exists() and checksums(tmp_path / "output") == before
+    shutil.copy2(backup, key)  # restored with its time (cp -p): nothing reruns
+    assert "Nothing to be done" in run_snakemake(tmp_path).stdout
