@@ -206,6 +206,8 @@ def unpack_archive(
             members = _unpack_tar(archive, label, dest, budget, limits)
     except ArchiveError:
         raise
+    except PermissionError:
+        raise ArchiveError(f"{label}: not readable (permission denied)") from None
     # zlib and lzma raise their own errors on damaged compressed data; RuntimeError covers NotImplementedError.
     except (
         tarfile.TarError,

@@ -163,8 +163,9 @@ def _check_dataset(ds: pydicom.Dataset, label: str, truncated: str | None, warne
 
 
 def _refuse_what_is_no_file(path: Path, label: str) -> None:
-    """Raise BadDicom for a link whose target is gone (a file of the session is missing), NotDicom for a folder
-    link that loops, a pipe, a socket or a device: opening a pipe would wait for ever."""
+    """Raise BadDicom for a link whose target is gone (a file of the session is missing) or a folder this account
+    may not read, NotDicom for a folder link that loops, a pipe, a socket or a device: opening a pipe would wait
+    for ever."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -172,6 +173,10 @@ def _refuse_what_is_no_file(path: Path, label: str) -> None:
             raise BadDicom(f"{label}: broken symbolic link (the file it points to is missing)") from None
         raise BadDicom(f"{label}: file removed while the session was read") from None
     if stat.S_ISDIR(mode):
+        try:
+            os.scandir(path).close()
+        except PermissionError:
+            raise BadDicom(f"{label}: folder not readable (permission denied)") from None
         raise NotDicom(f"{label}: link to a folder it lies in, not followed")
     if not stat.S_ISREG(mode):
         raise NotDicom(f"{label}: not a regular file (a pipe, socket or device)")
@@ -197,6 +202,8 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
                 ds.file_meta.TransferSyntaxUID = _syntax_read_with(ds)
             truncated = _short_value(ds, label)  # before any value is parsed: parsing drops the length read
             ds.PixelData if "PixelData" in ds else None  # noqa: B018 - parse it now to catch truncation
+        except PermissionError:
+            raise BadDicom(f"{label}: not readable (permission denied)") from None
         except InvalidDicomError:
             if must_be_dicom:
                 raise BadDicom(f"{label}: not a readable DICOM file (no DICOM header or dataset)") from None

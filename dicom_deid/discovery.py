@@ -15,6 +15,9 @@ from pathlib import Path
 from dicom_deid.archives import archive_stem
 from dicom_deid.paths import IMAGING, RESERVED, Paths, session_name
 
+# A folder the account running the workflow may not list: its sessions or files cannot be seen, so never skipped.
+NOT_READABLE = "not readable by this account (permission denied): give it read access, or leave the folder out"
+
 
 @dataclass(frozen=True)
 class Session:
@@ -44,14 +47,22 @@ def walk_files(top: Path):
 
     Symbolic links are followed, to files and to folders alike (a session put together from links into a central
     store), except a link back to a folder it lies in, which would never end: that link is yielded as it is, as
-    are links whose target is gone, pipes and devices; reading them says what they are (dicomfile.read_instance).
+    are links whose target is gone, pipes, devices and folders this account may not read; reading them says what
+    they are (dicomfile.read_instance).
     Plain strings, not Path objects: at 250,000 files the conversions alone cost seconds of every run.
     """
     top_stat = os.stat(top)
     stack = [("", frozenset([(top_stat.st_dev, top_stat.st_ino)]))]
     while stack:
         relative, above = stack.pop()
-        with os.scandir(os.path.join(top, relative)) as entries:
+        try:
+            entries = os.scandir(os.path.join(top, relative))
+        except PermissionError:
+            if not relative:
+                raise
+            yield relative, os.stat(os.path.join(top, relative))  # reading it names it: its files are missing
+            continue
+        with entries:
             for entry in entries:
                 path = f"{relative}/{entry.name}" if relative else entry.name
                 try:
@@ -98,7 +109,11 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
         found.errors.append(f"input_dir {root}: no such folder")
         return found
 
-    subject_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    try:
+        subject_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    except PermissionError:
+        found.errors.append(f"input_dir {root}: {NOT_READABLE}")
+        return found
     by_name = {p.name: p for p in subject_dirs}
     if subjects:
         missing = [s for s in subjects if s not in by_name]
@@ -114,7 +129,12 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
         if not imaging.is_dir():
             found.warnings.append(f"{subject_dir}: no '{IMAGING}' folder, subject skipped")
             continue
-        for entry in sorted(imaging.iterdir()):
+        try:
+            entries = sorted(imaging.iterdir())
+        except PermissionError:
+            found.errors.append(f"{imaging}: {NOT_READABLE}")
+            continue
+        for entry in entries:
             if not entry.is_dir():
                 found.warnings.append(f"{entry}: file directly in '{IMAGING}/' is not in a session folder, skipped")
                 continue
@@ -124,7 +144,11 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
                     f"{entry}: session folder name must be '{subject}_<SES>' (start with its subject's name)"
                 )
                 continue
-            fingerprint, count, size, archives, largest = session_fingerprint(entry)
+            try:
+                fingerprint, count, size, archives, largest = session_fingerprint(entry)
+            except PermissionError:
+                found.errors.append(f"{entry}: session folder {NOT_READABLE}")
+                continue
             if count == 0:
                 found.warnings.append(f"{entry}: empty session folder, skipped")
                 continue

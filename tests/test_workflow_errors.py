@@ -319,3 +319,40 @@ def test_a_lost_key_stops_the_run_while_sessions_published_with_it_remain(tmp_pa
     assert not key.exists() and checksums(tmp_path / "output") == before
     shutil.copy2(backup, key)  # restored with its time (cp -p): nothing reruns
     assert "Nothing to be done" in run_snakemake(tmp_path).stdout
+
+
+def test_what_this_account_may_not_read_fails_its_session_by_name_or_stops_the_run(tmp_path):
+    # Hospital shares hold folders and files that the account running the workflow may not read. Inside a session
+    # they fail it by name, and the others finish; a session folder that cannot even be listed stops the run.
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    imaging = tmp_path / "input" / "P" / "imaging"
+    unreadable = {"P_01": "IM1", "P_02": "IM2.dcm", "P_03": "locked/IM3.dcm", "P_04": "x.zip", "P_05": "IM5.dcm"}
+    for session, name in unreadable.items():
+        (imaging / session).mkdir(parents=True)
+        (imaging / session / "ok.dcm").write_bytes(mr)
+        if name:
+            (imaging / session / name).parent.mkdir(exist_ok=True)
+            (imaging / session / name).write_bytes(mr)
+    locked = [imaging / "P_01" / "IM1", imaging / "P_02" / "IM2.dcm", imaging / "P_03" / "locked"]
+    locked += [imaging / "P_04" / "x.zip", imaging / "P_05"]
+    try:
+        for path in locked:
+            path.chmod(0)
+        result = run_snakemake(tmp_path, "-n", check=False, as_site_account=True)
+        assert result.returncode != 0
+        assert "input/P/imaging/P_05: session folder not readable by this account" in result.stdout
+        (imaging / "P_05").chmod(0o755)
+        result = run_snakemake(tmp_path, check=False, as_site_account=True)
+    finally:
+        for path in locked:
+            path.chmod(0o755)
+    assert result.returncode != 0
+    for session, reason in (
+        ("P_01", "IM1: not readable (permission denied)"),
+        ("P_02", "IM2.dcm: not readable (permission denied)"),
+        ("P_03", "locked: folder not readable (permission denied)"),
+        ("P_04", "x.zip: not readable (permission denied)"),
+    ):
+        assert f"session {session}: 1 bad file(s)" in result.stdout and reason in result.stdout
+    states = {session: row["state"] for session, row in summary_rows(tmp_path).items()}
+    assert states == {"P_01": "failed", "P_02": "failed", "P_03": "failed", "P_04": "failed", "P_05": "published"}
