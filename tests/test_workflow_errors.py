@@ -299,6 +299,9 @@ def test_one_session_folder_name_under_two_subjects_keeps_its_own_log_and_row(tm
     with open(tmp_path / "output" / "reports" / "summary.tsv") as handle:
         rows = [(row["session"], row["subject"]) for row in csv.DictReader(handle, delimiter="\t")]
     assert sorted(rows) == [("S_1_01", "S"), ("S_1_01", "S_1")]
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    for subject in ("S", "S_1"):  # in every table, and one bar each in the chart of instances
+        assert page.count(f"S_1_01 (subject {subject})<") == page.count("S_1_01 (subject S)<") >= 4
 
 
 def test_a_lost_key_stops_the_run_while_sessions_published_with_it_remain(tmp_path):

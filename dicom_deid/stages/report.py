@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -85,6 +86,7 @@ class SessionEntry:
     state: str  # a SessionState value, or NOT_RUN
     report: SessionReport | None = None  # published (in part or whole)
     status: SessionStatus | None = None  # failed
+    label: str = ""  # how the page names it: the session, and its subject where another subject has that name too
 
 
 def _read_or_none(path: Path, cls):
@@ -109,6 +111,9 @@ def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[Session
         elif entry.report:
             entry.state = entry.report.state.value
         entries.append(entry)
+    shared = {name for name, count in Counter(e.session for e in entries).items() if count > 1}
+    for entry in entries:
+        entry.label = f"{entry.session} (subject {entry.subject})" if entry.session in shared else entry.session
     return entries
 
 
@@ -209,11 +214,11 @@ def _session_rows(entries: list[SessionEntry]) -> list[list]:
     for entry in entries:
         report = entry.report
         if report is None:
-            rows.append([_e(entry.session), _state(entry), *[""] * (8 + len(COUNT_MAPPINGS))])
+            rows.append([_e(entry.label), _state(entry), *[""] * (8 + len(COUNT_MAPPINGS))])
             continue
         counts = report.counts
         row = [
-            _e(entry.session),
+            _e(entry.label),
             _state(entry),
             counts.input_files,
             counts.instances_written,
@@ -262,7 +267,7 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
             for f in status.failures
         ]
         parts.append(
-            f"<h3>{_e(entry.session)}</h3>"
+            f"<h3>{_e(entry.label)}</h3>"
             f"<p>Failed in <code>{_e(status.stage)}</code>; nothing of it is in the output. "
             f"Log: <code>{_e(log)}</code>.</p>" + _table(["file (path inside the session)", "check", "reason"], rows)
         )
@@ -277,7 +282,7 @@ def _attention(entries: list[SessionEntry]) -> str:
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
     if not waiting:
         return ""
-    names = ", ".join(f"{_e(e.session)} ({STATE_LABELS[e.state]})" for e in waiting)
+    names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
     return (
         f'<div class="box"><p>{len(waiting)} session(s) not in the output: {names}. '
         "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p></div>"
@@ -304,33 +309,36 @@ def _rerun_section(entries: list[SessionEntry], paths: Paths) -> str:
 def _count_sections(entries: list[SessionEntry]) -> str:
     sections = []
     for name in COUNT_MAPPINGS:
-        rows = [[_e(e.session), _e(key), count] for e in entries for key, count in _counts(e.report, name).items()]
+        rows = [[_e(e.label), _e(key), count] for e in entries for key, count in _counts(e.report, name).items()]
         sections.append(f"<h2>{_e(COUNT_MAPPINGS[name])}</h2>" + _table(["session", "where", "count"], rows))
     return "".join(sections)
 
 
 def build_html(entries: list[SessionEntry], config: dict) -> str:
     paths = Paths.from_config(config)
-    published = [e.report for e in entries if e.report is not None]
+    with_report = [e for e in entries if e.report is not None]
+    published = [e.report for e in with_report]
     states = {state: sum(e.state == state for e in entries) for state in STATE_LABELS}
     modalities: dict[str, int] = {}
     for report in published:
         for modality in filter(None, report.counts.modalities.split(",")):
             modalities[modality] = modalities.get(modality, 0) + 1
     skipped_rows = [
-        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)] for r in published for item in r.skipped
+        [_e(e.label), f"<code>{_e(item.path)}</code>", _e(item.reason)]
+        for e in with_report
+        for item in e.report.skipped
     ]
     left_out_rows = [
-        [_e(r.session), f"<code>{_e(item.path)}</code>", _e(item.reason)]
-        for r in published
-        for item in r.files_left_out
+        [_e(e.label), f"<code>{_e(item.path)}</code>", _e(item.reason)]
+        for e in with_report
+        for item in e.report.files_left_out
     ]
     repaired_rows = [
-        [_e(r.session), _e(keyword), count]
-        for r in published
-        for keyword, count in r.repaired_values_by_keyword.items()
+        [_e(e.label), _e(keyword), count]
+        for e in with_report
+        for keyword, count in e.report.repaired_values_by_keyword.items()
     ]
-    check_rows = [[_e(e.session), *_check_summary(e)] for e in entries]
+    check_rows = [[_e(e.label), *_check_summary(e)] for e in entries]
     check_list = "".join(f"<li><code>{_e(c)}</code>: {_e(CHECK_DESCRIPTIONS.get(c, ''))}</li>" for c in CHECKS)
     config_rows = [[f"<code>{_e(k)}</code>", f"<code>{_e(json.dumps(v))}</code>"] for k, v in sorted(config.items())]
     total = sum(r.counts.instances_written for r in published)
@@ -347,7 +355,7 @@ def build_html(entries: list[SessionEntry], config: dict) -> str:
 {_attention(entries)}
 <h2>Sessions</h2>
 {_table(session_header, _session_rows(entries))}
-{_bar_chart("Instances per session", {r.session: r.counts.instances_written for r in published})}
+{_bar_chart("Instances per session", {e.label: e.report.counts.instances_written for e in with_report})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
 <h2>Failed sessions</h2>
 {_failed_section(entries, paths)}
