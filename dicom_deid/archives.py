@@ -224,8 +224,8 @@ def unpack_archive(
     files = []
     for member in members:
         member_path = dest / member
-        if foreign_archive(member.name):
-            raise ArchiveError(f"{label}: member {member.as_posix()!r} is {foreign_archive(member.name)}")
+        if why := foreign_archive(member.name):
+            raise ArchiveError(f"{label}: member {member.as_posix()!r} is {why}")
         if archive_stem(member.name) is None:
             files.append(member.as_posix())
             continue

@@ -34,8 +34,9 @@ for warning in found.warnings:
 if found.errors:
     raise WorkflowError("Input layout error:\n  " + "\n  ".join(found.errors))
 SESSIONS = {(s.subject, s.ses): s for s in found.sessions}
-if key_problems(config, len(PUBLISHED)):
-    raise WorkflowError("Key error:\n  " + "\n  ".join(key_problems(config, len(PUBLISHED))))
+key_errors = key_problems(config, len(PUBLISHED))
+if key_errors:
+    raise WorkflowError("Key error:\n  " + "\n  ".join(key_errors))
 
 if ensure_key(KEY):
     print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)

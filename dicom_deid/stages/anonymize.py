@@ -313,9 +313,10 @@ def anonymize_session(
     failures = bad_files(sources, results)
     if failures and on_bad_file != SKIP_FILE:
         raise session_error(session, failures)
-    if failures and not any(r.outcome is Outcome.WRITTEN for r in results):
+    nothing_written = not any(r.outcome is Outcome.WRITTEN for r in results)
+    if failures and nothing_written:
         raise session_error(session, failures, "bad file(s) and not one good DICOM file")
-    if not any(r.outcome is Outcome.WRITTEN for r in results):
+    if nothing_written:
         # Only notes, a DICOMDIR, a PDF: published, the session would look exported with nothing in it.
         left = [Failure(r.relpath, r.reason.removeprefix(f"{r.relpath}: ")) for r in results]
         raise session_error(session, left, "file(s), not one of them a DICOM instance")

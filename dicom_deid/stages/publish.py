@@ -36,7 +36,7 @@ from dicom_deid.records import (
     split_message,
     write_report,
 )
-from dicom_deid.verify.session import check_session
+from dicom_deid.verify.session import check_session, repeated
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,7 @@ def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
     partial = zip_path.with_name(f".{zip_path.name}.partial")
     # A zip member's name is text: a name that is not UTF-8 is stored as the reports show it.
     members = {printable(relpath): relpath for relpath in relpaths}
-    if len(members) != len(relpaths):
-        shared = sorted(name for name, count in Counter(map(printable, relpaths)).items() if count > 1)
+    if shared := repeated([printable(relpath) for relpath in relpaths]):
         raise OSError(f"{zip_path.name}: two files would share the member name {', '.join(shared)}")
     try:
         # DICOM pixel data is often compressed already; storing keeps the job fast and the zip streamable.

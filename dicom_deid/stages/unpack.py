@@ -36,8 +36,8 @@ def list_sources(session_dir: Path, members_dir: Path | None = None, limits: Lim
         members_dir.mkdir(parents=True, exist_ok=True)
     for relpath, _ in sorted(walk_files(session_dir)):
         source = session_dir / relpath
-        if foreign_archive(source.name):
-            problems.append(f"{relpath}: {foreign_archive(source.name)}")
+        if why := foreign_archive(source.name):
+            problems.append(f"{relpath}: {why}")
             continue
         if archive_stem(source.name) is None:
             add(relpath, source, f"file {relpath}")

@@ -46,7 +46,8 @@ def _is_instance(path: Path) -> bool:
     return True
 
 
-def _repeated(relpaths: list[str]) -> list[str]:
+def repeated(relpaths: list[str]) -> list[str]:
+    """The paths that occur more than once, sorted."""
     return sorted(rel for rel, count in Counter(relpaths).items() if count > 1)
 
 
@@ -58,7 +59,7 @@ def check_session(sources: Sources, results: list[FileResult], files_dir: Path) 
     present = sorted(p.relative_to(files_dir).as_posix() for p in files_dir.rglob("*") if p.is_file())
     once = failures["every_instance_once"]
     once += [f"{rel}: input file has no outcome" for rel in sorted(set(source_paths) - {r.source for r in results})]
-    once += [f"{rel}: more than one input file would be published here" for rel in _repeated(expected)]
+    once += [f"{rel}: more than one input file would be published here" for rel in repeated(expected)]
     once += [f"{rel}: DICOM instance missing from the output" for rel in sorted(set(expected) - set(present))]
     once += [f"{rel}: output file that no input instance accounts for" for rel in sorted(set(present) - set(expected))]
     for result in results:
