@@ -1,6 +1,7 @@
 # De-identify DICOM sessions laid out for data2bids, one session at a time through four stages:
 # unpack (rules/unpack.smk) -> anonymize (rules/anonymize.smk) -> publish (rules/publish.smk) -> report (rules/report.smk).
 # Run: snakemake --cores N   (see README.md)
+import os
 import sys
 
 from snakemake.utils import min_version, validate
@@ -11,7 +12,9 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 
 
-configfile: "config/config.yaml"
+# The defaults, found beside this Snakefile also when it runs from another folder (`snakemake -s`, a shared
+# install on a cluster); a user's --configfile or --config overrides any key.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "config/schema.yaml")

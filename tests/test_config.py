@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import sys
 
 import pytest
 import yaml
+from pydicom.data import get_testdata_file
 
 from dicom_deid.config_checks import path_problems
 from dicom_deid.keyfile import ensure_key, read_seed
@@ -55,6 +57,20 @@ def test_config_errors_stop_before_any_job(tmp_path, arguments, message):
     result = run_snakemake(tmp_path, *arguments, check=False)
     assert result.returncode != 0 and message in result.stdout
     assert "rule " not in result.stdout and not (tmp_path / "output").exists()
+
+
+def test_a_site_config_naming_only_its_folders_runs_from_the_sites_own_folder(tmp_path):
+    # A shared install on a cluster: `snakemake -s <install>/Snakefile --configfile site.yaml`, run in the
+    # project's folder. The defaults come from the install; the site's file overrides only what it names.
+    session = tmp_path / "scans" / "S" / "imaging" / "S_01"
+    session.mkdir(parents=True)
+    shutil.copy(get_testdata_file("MR_small.dcm"), session)
+    (tmp_path / "site.yaml").write_text("input_dir: scans\noutput_dir: deidentified\n")
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "site.yaml"]
+    result = subprocess.run([*command, "-n", "--cores", "1"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "deidentified/S/imaging/S_01" in result.stdout
+    assert (tmp_path / "keys" / "deid.key").is_file()  # the defaults' relative paths lie in the site's folder
 
 
 def test_key_created_once_with_mode_0600(tmp_path):
