@@ -3,11 +3,15 @@
 A de-identifier may change identifying values and nothing a researcher's pipeline reads. Our own checks
 can only look for what we thought of; converting both trees with dcm2niix and comparing the NIfTI, bval/bvec
 and JSON sidecars finds what we did not (a lost private b-value, a shifted slice timing, a changed voxel).
-dciodvfy tells which standard violations de-identification added. Tools come from requirements-test.txt.
+dciodvfy tells which standard violations de-identification added. heudiconv, a site's usual next step, turns
+both into BIDS datasets, which must agree too, and the BIDS validator must find the same in both. Tools come
+from requirements-test.txt.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import json
 import os
@@ -92,7 +96,10 @@ def tool_path(name: str) -> str:
 
 def _nifti_image_bytes(path: Path) -> bytes:
     """The voxel bytes of a NIfTI-1 file: everything after vox_offset (the header holds a time in descrip)."""
-    data = path.read_bytes()
+    return _image_bytes(path.read_bytes())
+
+
+def _image_bytes(data: bytes) -> bytes:
     byteorder = "<" if struct.unpack("<i", data[:4])[0] == 348 else ">"
     (vox_offset,) = struct.unpack(byteorder + "f", data[108:112])
     return data[int(vox_offset) :]
@@ -256,3 +263,131 @@ def new_errors(input_file: Path | str, output_file: Path | str) -> list[str]:
     """Errors in the output that the input did not have, counted: one more bad UID is one more error."""
     added = Counter(dciodvfy_errors(output_file)) - Counter(dciodvfy_errors(input_file))
     return sorted(added.elements())
+
+
+# heudiconv and the BIDS validator: what a site's BIDS step makes of a session, before and after.
+HEUDICONV_HEURISTIC = Path(__file__).with_name("heudiconv_heuristic.py")
+# heudiconv names an extra ROI file it cannot name from the heuristic `..._heudiconv<random>_ROI1.nii.gz`.
+_HEUDICONV_RANDOM = re.compile(r"_heudiconv\d+")
+# Columns of a BIDS _scans.tsv that de-identification changes: the acquisition date moves with the subject's
+# offset; operator is a person's name (replaced); randstr is heudiconv's own random string, new each run.
+DEIDENTIFIED_SCANS_COLUMNS = ("acq_time", "operator", "randstr")
+
+
+def heudiconv_convert(session_dir: Path | str, bids_dir: Path | str, subject: str, session: str) -> int:
+    """Convert one session folder into the BIDS dataset `bids_dir` as a site would (heudiconv -c dcm2niix -b);
+    return heudiconv's exit status. Subject and session labels must be alphanumeric, as BIDS wants them."""
+    tools = str(Path(tool_path("dcm2niix")).parent)
+    # NO_ET: heudiconv would ask the network for a newer version (etelemetry). PATH: it runs dcm2niix by name.
+    env = {**os.environ, "NO_ET": "1", "PATH": os.pathsep.join([tools, os.environ.get("PATH", "")])}
+    command = [
+        tool_path("heudiconv"),
+        "--files", str(session_dir),
+        "-s", subject, "-ss", session,
+        "-f", str(HEUDICONV_HEURISTIC),
+        "-c", "dcm2niix", "-b",
+        "-o", str(bids_dir),
+    ]  # fmt: skip
+    result = subprocess.run(command, check=False, capture_output=True, env=env, timeout=600)
+    return result.returncode
+
+
+def stable_bids_name(path: str) -> str:
+    return _HEUDICONV_RANDOM.sub("_heudiconvN", path)
+
+
+def bids_issues(bids_dir: Path | str) -> set[tuple[str, str, str]]:
+    """The BIDS validator's findings on a dataset, as (severity, code, file): what a repository would refuse."""
+    command = [tool_path("bids-validator-deno"), "--json", str(bids_dir)]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, errors="replace", timeout=600)
+    try:
+        issues = json.loads(result.stdout)["issues"]["issues"]
+    except (json.JSONDecodeError, KeyError) as error:
+        raise RuntimeError(f"the BIDS validator gave no report ({error}):\n{result.stdout}{result.stderr}") from None
+    return {(issue["severity"], issue["code"], stable_bids_name(issue.get("location", ""))) for issue in issues}
+
+
+def _bids_files(root: Path) -> dict[str, Path]:
+    """The dataset's files by stable name; heudiconv's own .heudiconv/ records (which name input paths) apart."""
+    return {
+        stable_bids_name(path.relative_to(root).as_posix()): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".heudiconv" not in path.relative_to(root).parts
+    }
+
+
+def _dict_differences(name: str, old: Mapping[str, Any], new: Mapping[str, Any], ignored: set[str]) -> list[str]:
+    problems = []
+    for key in sorted((set(old) | set(new)) - ignored):
+        if key not in new:
+            problems.append(f"{name}: lost {key} (was {_shown(old[key])})")
+        elif key not in old:
+            problems.append(f"{name}: gained {key} = {_shown(new[key])}")
+        elif old[key] != new[key]:
+            problems.append(f"{name}: {key}: {_shown(old[key])} became {_shown(new[key])}")
+    return problems
+
+
+def _sidecar_differences(name: str, old: Mapping[str, Any], new: Mapping[str, Any], changed: set[str]) -> list[str]:
+    """dcm2niix's fields compare as in compare(); heudiconv's "global" (dcmstack's copy of the DICOM header,
+    derived values such as dcmmeta_affine included) may differ only in attributes the workflow changed."""
+    problems = _dict_differences(name, old, new, {*DEIDENTIFIED_SIDECAR_KEYS, "global"})
+    old_meta, new_meta = old.get("global", {}), new.get("global", {})
+    for part in sorted(set(old_meta) | set(new_meta)):
+        problems += _dict_differences(f"{name} global.{part}", old_meta.get(part, {}), new_meta.get(part, {}), changed)
+    return problems
+
+
+def _scans_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        return [{k: v for k, v in row.items() if k not in DEIDENTIFIED_SCANS_COLUMNS} for row in rows]
+
+
+def bids_differences(before: Path | str, after: Path | str, changed_keywords: Iterable[str]) -> list[str]:
+    """Every difference between two BIDS datasets heudiconv made of a session before and after de-identification,
+    apart from the attributes `changed_keywords` (those the workflow changed in the DICOM headers); [] when none."""
+    old_files, new_files = _bids_files(Path(before)), _bids_files(Path(after))
+    changed = set(changed_keywords)
+    problems = []
+    if set(old_files) != set(new_files):
+        problems.append(f"files differ: only before {sorted(set(old_files) - set(new_files))}, "
+                        f"only after {sorted(set(new_files) - set(old_files))}")  # fmt: skip
+    for name in sorted(set(old_files) & set(new_files)):
+        old, new = old_files[name], new_files[name]
+        if name.endswith(".nii.gz"):
+            old_image, new_image = gzip.decompress(old.read_bytes()), gzip.decompress(new.read_bytes())
+            if _image_bytes(old_image) != _image_bytes(new_image):
+                problems.append(f"{name}: voxel data differ")
+        elif name.endswith(".json"):
+            problems += _sidecar_differences(name, json.loads(old.read_text()), json.loads(new.read_text()), changed)
+        elif name.endswith("_scans.tsv"):
+            if _scans_rows(old) != _scans_rows(new):
+                problems.append(f"{name}: rows differ: {_scans_rows(old)} became {_scans_rows(new)}")
+        elif name.endswith((".bval", ".bvec")):
+            if _normalised_lines(old.read_text()) != _normalised_lines(new.read_text()):
+                problems.append(f"{name} differs")
+        elif old.read_bytes() != new.read_bytes():
+            problems.append(f"{name} differs")
+    return problems
+
+
+def bids_dataset_bytes(root: Path | str) -> Iterable[tuple[str, bytes]]:
+    """Every file of a BIDS dataset, heudiconv's records included, gzip unpacked: where a planted value could be."""
+    for path in sorted(Path(root).rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            yield path.relative_to(root).as_posix(), gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def changed_keywords(pairs: Iterable[tuple[Path, Path]]) -> set[str]:
+    """The top-level attributes, by keyword, that differ between input and output files, or that one lacks."""
+    import pydicom
+
+    changed = set()
+    for before, after in pairs:
+        old, new = pydicom.dcmread(before, stop_before_pixels=True), pydicom.dcmread(after, stop_before_pixels=True)
+        for tag in set(old.keys()) | set(new.keys()):
+            if tag not in old or tag not in new or old[tag].value != new[tag].value:
+                changed.add(old[tag].keyword if tag in old else new[tag].keyword)
+    return changed
