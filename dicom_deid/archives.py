@@ -1,4 +1,4 @@
-"""Unpack .tar .tgz .tar.gz .tar.bz2 .tar.xz .txz .zip archives without trusting them.
+"""Unpack .tar .tgz .tar.gz .tar.bz2 .tbz2 .tar.xz .txz .zip archives without trusting them.
 
 Every member is checked before anything is written: only regular files and folders, no absolute paths,
 no `..`, no links, devices or fifos, and bounded member count, total size and compression ratio.
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 # Longest first, so ".tar.gz" is matched before ".tar"; compared case-insensitively (".ZIP" is an archive too).
-ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tar.xz", ".tgz", ".txz", ".tar", ".zip")
+# .tbz2, .tbz and .tb2 are tar's (and Python's shutil's) short names for .tar.bz2; tarfile tells the compression
+# from the content.
+ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".tb2", ".txz", ".tar", ".zip")
 # Archives that the standard library cannot open: an error that names them, rather than a file skipped as "not
 # DICOM", so that the images inside are not left out unnoticed.
 FOREIGN_ARCHIVE_SUFFIXES = (".tar.zst", ".tzst", ".7z", ".rar")

@@ -5,6 +5,9 @@ Reasons never quote a value from the file, so they are safe to write to reports.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import stat
 import struct
@@ -32,6 +35,21 @@ PIXEL_TAGS = tuple(pydicom.datadict.tag_for_keyword(k) for k in PIXEL_KEYWORDS)
 # Bytes: pixel values above this are written from the original's bytes and checked where they lie in the output,
 # never copied (stages/anonymize.py, verify/files.py): a worker holds two copies of a big file, not three.
 LARGE_VALUE = 1 << 20
+
+# Archives and compressed files, told by their first bytes (offset, magic, what it is). Under a name the unpack
+# stage does not know (a download saved without ".zip", a DICOM gzipped to "IM0001.gz") such a file would be
+# skipped as "not DICOM", and the images inside left out unnoticed.
+_ARCHIVE_MAGIC = (
+    (0, b"PK\x03\x04", "zip archive"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7z archive"),
+    (0, b"Rar!\x1a\x07", "rar archive"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd-compressed file"),
+    (257, b"ustar", "tar archive"),
+)
+_COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip", gzip.open), (b"BZh", "bzip2", bz2.open), (b"\xfd7zXZ\x00", "xz", lzma.open))
+# Looked at only where the name says nothing (no suffix, as many exports name their DICOMs) or says "compressed":
+# a viewer's .jar or a .docx on a patient CD is a zip too, and rightly skipped.
+_PACKED_SUFFIXES = {"", ".gz", ".bz2", ".xz", ".zst", ".z", ".lz", ".lzma"}
 
 # pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
 # sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.
@@ -207,9 +225,11 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
         except InvalidDicomError:
             if must_be_dicom:
                 raise BadDicom(f"{label}: not a readable DICOM file (no DICOM header or dataset)") from None
+            _refuse_packed(path, label)
             raise NotDicom(f"{label}: not DICOM") from None
         except Exception as error:  # noqa: BLE001 - pydicom fails in many ways on damaged files
             if not must_be_dicom and not _has_dicm_magic(path):
+                _refuse_packed(path, label)
                 raise NotDicom(f"{label}: not DICOM") from None
             raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
 
@@ -220,6 +240,40 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
         except Exception as error:  # noqa: BLE001 - a damaged value met while checking, e.g. a bad TransferSyntaxUID
             raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
     return ds
+
+
+def _packed_kind(path: Path) -> str:
+    """What an archive or a compressed file holding DICOM or tar is, from its bytes; "" for anything else.
+
+    A gzip, bzip2 or xz file counts only when what it holds begins as DICOM or tar does: a NIfTI `.nii.gz`
+    beside the DICOMs is rightly skipped."""
+    with open(path, "rb") as handle:
+        head = handle.read(262)
+    if kind := next((kind for offset, magic, kind in _ARCHIVE_MAGIC if head[offset:].startswith(magic)), ""):
+        return kind
+    for magic, name, opener in _COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            try:
+                with opener(path, "rb") as stream:
+                    inner = stream.read(262)
+            except (OSError, EOFError, lzma.LZMAError):
+                return ""  # damaged: nothing tells what it held
+            if inner[128:132] == b"DICM":
+                return f"{name}-compressed DICOM file"
+            if inner[257:262] == b"ustar":
+                return f"{name}-compressed tar archive"
+    return ""
+
+
+def _refuse_packed(path: Path, label: str) -> None:
+    """Raise BadDicom for a file that is not DICOM but packs images under a name the unpack stage does not know."""
+    if path.suffix.lower() not in _PACKED_SUFFIXES or not (kind := _packed_kind(path)):
+        return
+    if kind.endswith("DICOM file"):
+        advice = "decompress it in place"
+    else:
+        advice = "unpack it in place, or name it .zip, .tar, .tar.gz, .tar.bz2 or .tar.xz"
+    raise BadDicom(f"{label}: a {kind} under a name the workflow does not unpack, its images left out: {advice}")
 
 
 def _has_dicm_magic(path: Path) -> bool:

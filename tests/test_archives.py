@@ -40,7 +40,7 @@ def _tar_mode(name: str) -> str:
     lower = name.lower()
     if lower.endswith((".tgz", ".tar.gz")):
         return "w:gz"
-    if lower.endswith(".tar.bz2"):
+    if lower.endswith((".tar.bz2", ".tbz2", ".tbz", ".tb2")):
         return "w:bz2"
     if lower.endswith((".txz", ".tar.xz")):
         return "w:xz"
@@ -131,8 +131,10 @@ def refuse(tmp_path: Path, dest: Path, archive: Path, reason: str, limits: Limit
 
 
 @pytest.mark.parametrize(
-    "name", ["s.tar", "s.tgz", "s.tar.gz", "s.tar.bz2", "s.tar.xz", "s.txz", "s.zip", "S.TAR.GZ", "S.ZIP"]
-)
+    "name",
+    ["s.tar", "s.tgz", "s.tar.gz", "s.tar.bz2", "s.tbz2", "s.tbz", "s.tb2", "s.tar.xz", "s.txz", "s.zip", "S.TAR.GZ",
+     "S.ZIP"],
+)  # fmt: skip
 def test_every_kind_unpacks_with_folders_kept(tmp_path: Path, dest: Path, name: str) -> None:
     archive = make_archive(tmp_path / name, FILES)
     before = snapshot(tmp_path, dest)

@@ -6,11 +6,17 @@ value from the file in a reason.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import random
+import re
 import struct
+import tarfile
 import traceback
 import warnings
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -312,6 +318,7 @@ KNOWN_BAD = {
     "emri_small_jpeg_2k_lossless_too_short.dcm",  # ends inside the encapsulated pixel data
     "badVR.dcm",  # NumberOfFrames "1A": the pixel data length cannot be checked
     "no_meta.dcm",  # one unknown element, no header
+    "zipMR.gz",  # MR_small gzipped: images the workflow would leave out unnoticed if it skipped them
 }
 
 
@@ -345,9 +352,15 @@ def test_every_packaged_test_file_is_read_or_refused_as_expected(monkeypatch: py
     assert {p.name for p, o in outcome.items() if o == "DicomDir"} == {
         p.name for p in files if p.name.upper().startswith("DICOMDIR")
     }
-    # Skipped exactly the files that are neither named nor marked (DICM) as DICOM: texts, JSON, ICC, gzip.
+    # Skipped exactly the files that are neither named nor marked (DICM) as DICOM, nor packed DICOM: texts,
+    # JSON, ICC profiles.
     assert {p for p, o in outcome.items() if o == "NotDicom"} == {
-        p for p in files if p.suffix.lower() != ".dcm" and not is_dicom(p) and not p.name.startswith("DICOMDIR")
+        p
+        for p in files
+        if p.suffix.lower() != ".dcm"
+        and not is_dicom(p)
+        and not p.name.startswith("DICOMDIR")
+        and p.name not in KNOWN_BAD
     }
 
 
@@ -386,3 +399,58 @@ def test_a_link_whose_target_is_gone_is_a_bad_file(tmp_path, name):
 def test_a_pipe_is_skipped_without_being_opened(tmp_path):
     with pipe(tmp_path / "pipe") as path, pytest.raises(NotDicom, match=r"^pipe: not a regular file"):
         read_instance(path, "pipe")
+
+
+# --- archives and compressed files under names the unpack stage does not know --------------------------------
+
+
+def _zip(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("IM0001.dcm", data)
+    return buffer.getvalue()
+
+
+def _tar(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("IM0001.dcm")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+MR_BYTES = packaged("MR_small.dcm").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "kind", "advice"),
+    [
+        ("download", _zip(MR_BYTES), "a zip archive", "or name it .zip"),  # a browser's save without the suffix
+        ("export", _tar(MR_BYTES), "a tar archive", "or name it .zip"),
+        ("IM0001.gz", gzip.compress(MR_BYTES), "a gzip-compressed DICOM file", "decompress it in place"),
+        ("IM0001.dcm.bz2", bz2.compress(MR_BYTES), "a bzip2-compressed DICOM file", "decompress it in place"),
+        ("series.xz", lzma.compress(_tar(MR_BYTES)), "a xz-compressed tar archive", "or name it .zip"),
+        ("series.GZ", gzip.compress(_tar(MR_BYTES)), "a gzip-compressed tar archive", "or name it .zip"),
+    ],
+)
+def test_packed_images_under_a_name_the_workflow_does_not_unpack_are_bad(tmp_path, name, data, kind, advice):
+    # Skipped as "not DICOM", the images inside would be missing from a published session.
+    path = write(tmp_path / name, data)
+    with pytest.raises(BadDicom, match=rf"^{re.escape(name)}: {kind} under a name .*{advice}"):
+        read_instance(path, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("scan.nii.gz", gzip.compress(b"\x5c\x01\x00\x00" + noise(400))),  # a NIfTI beside the DICOMs
+        ("notes.txt.gz", gzip.compress(b"Patient moved during the second run.\n" * 20)),
+        ("viewer.jar", _zip(MR_BYTES)),  # a patient CD's viewer: a zip, named as what it is
+        ("broken.gz", b"\x1f\x8b" + noise(300)),
+    ],
+)
+def test_other_compressed_files_are_still_skipped_as_not_dicom(tmp_path, name, data):
+    path = write(tmp_path / name, data)
+    with pytest.raises(NotDicom, match=rf"^{re.escape(name)}: not DICOM"):
+        read_instance(path, name)

@@ -27,6 +27,8 @@ def make(root, *files):
         ("a.tar.bz2", "a"),
         ("a.tar.xz", "a"),
         ("a.TXZ", "a"),
+        ("a.tbz2", "a"),
+        ("a.TBZ", "a"),
         ("scan.v2.ZIP", "scan.v2"),
         ("a.7z", None),
         ("a.gz", None),
