@@ -1,12 +1,14 @@
 """Known values scrubbed wherever else they are: the originals the workflow replaces or removes, found in other
 text attributes, kept private elements or binary headers (Siemens CSA), are replaced there too.
 
-Known values: the 17 attributes, every person name (and each name part), the birth date, and every UID the
+Known values: the 17 attributes, every person name (each component group and part), the birth date, every UID the
 workflow remaps. `known_values` reads them from the original dataset; after anonymization `replacements` pairs
 each with what was written in its place (the pseudonym, the new UID, or a neutral fill where the original was
 removed), and `scrub` rewrites the other elements:
 - text elements: each occurrence replaced by the pseudonym (a neutral fill of the same length where the result
   would not fit the VR's maximum length);
+- text in ISO 2022 code extensions (tags.uses_code_extensions) is decoded first: its bytes switch character
+  sets by escape sequences, so a value's own encoding need not match them;
 - binary elements (OB, OW, UN: private headers): each occurrence, in every encoding a file uses (Latin-1,
   UTF-8, the declared character set, UTF-16 as Siemens' private headers use it), replaced by bytes of the same
   length, so that CSA and similar headers still parse.
@@ -30,7 +32,7 @@ from pydicom.dataelem import RawDataElement
 from dicom_deid import tags
 from dicom_deid.dicomfile import stored_vr
 
-TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
+TEXT_VRS = tags.TEXT_VRS
 BINARY_VRS = frozenset({"OB", "OW", "UN"})
 MAX_LENGTH = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
 _KNOWN_TAGS = frozenset(tag_for_keyword(k) for k in tags.SCANNED)
@@ -110,15 +112,26 @@ def replacements(known: dict[Path, list[str]], dataset: pydicom.Dataset) -> dict
         for original, new in zip(originals, written, strict=True):
             _pair(pairs, original, new, keyword)
             if element is not None and element.VR == "PN":
-                old_parts, new_parts = original.split("^"), new.split("^")
-                for index, part in enumerate(old_parts):
-                    new_part = new_parts[index] if index < len(new_parts) else _fill(part)
-                    _pair(pairs, part.strip(), new_part.strip() or _fill(part), keyword)
+                _pair_name_parts(pairs, original, new, keyword)
     return pairs
 
 
+def _pair_name_parts(pairs: dict, original: str, new: str, keyword: str) -> None:
+    """Each component group of a person name (alphabetic=ideographic=phonetic) and each of its parts with the
+    same group and part of the new name; dicognito writes one group, which then stands in for all three.
+    The pieces are those of tags.person_name_parts, which the verifier searches for."""
+    new_groups = new.split("=")
+    for index, group in enumerate(original.split("=")):
+        new_group = new_groups[index] if index < len(new_groups) and new_groups[index] else new_groups[0]
+        _pair(pairs, group.strip(), new_group.strip() or _fill(group), keyword)
+        new_parts = new_group.split("^")
+        for number, part in enumerate(group.split("^")):
+            new_part = new_parts[number] if number < len(new_parts) else _fill(part)
+            _pair(pairs, part.strip(), new_part.strip() or _fill(part), keyword)
+
+
 def _pair(pairs: dict, original: str, new: str, keyword: str) -> None:
-    if len(original) < tags.MIN_SCAN_LENGTH or tags.is_placeholder(original) or original == new:
+    if tags.scan_length(original) < tags.MIN_SCAN_LENGTH or tags.is_placeholder(original) or original == new:
         return
     pairs.setdefault(original, (new, keyword))
 
@@ -154,7 +167,8 @@ def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_N
                 continue
             if encoded not in seen:
                 seen.add(encoded)
-                needles.append(_Needle(encoded, new, encoding, keyword, len(original) < tags.ANYWHERE_SCAN_LENGTH))
+                token_only = tags.scan_length(original) < tags.ANYWHERE_SCAN_LENGTH
+                needles.append(_Needle(encoded, new, encoding, keyword, token_only))
     return needles
 
 
@@ -281,7 +295,8 @@ def scrub(dataset: pydicom.Dataset, pairs: dict[str, tuple[str, str]]) -> Counte
     counts: Counter = Counter()
     if not pairs:
         return counts
-    needles = _Needles(_needles(pairs, _encodings(dataset)), _needles(pairs, ["utf_8"]))
+    decode_text = tags.uses_code_extensions(dataset.get("SpecificCharacterSet"))
+    needles = _Needles(_needles(pairs, _encodings(dataset)), _needles(pairs, ["utf_8"]), decode_text)
     _scrub_level(dataset, needles, counts)
     return counts
 
@@ -290,6 +305,7 @@ def scrub(dataset: pydicom.Dataset, pairs: dict[str, tuple[str, str]]) -> Counte
 class _Needles:
     in_bytes: list[_Needle]  # every encoding the file may use, for values still in their file bytes
     in_text: list[_Needle]  # for values pydicom already decoded to text (searched as UTF-8)
+    decode_text: bool  # text elements are decoded first: their bytes depend on escape sequences (ISO 2022)
 
 
 def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -> None:
@@ -311,6 +327,8 @@ def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -
 
 def _scrub_element(dataset: pydicom.Dataset, tag, vr: str | None, needles: _Needles, counts: Counter) -> None:
     raw = dataset.get_item(tag)
+    if isinstance(raw, RawDataElement) and needles.decode_text and vr in TEXT_VRS:
+        raw = dataset[tag]  # decoded: the text branch below searches it
     if isinstance(raw, RawDataElement):
         data = raw.value or b""
         if not any(needle.original in data for needle in needles.in_bytes):

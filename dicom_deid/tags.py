@@ -3,6 +3,8 @@
 Source and specification: docs/tags.md (the data2bids "Imaging Directory Setup" rule, DICOM PS3.6 tags).
 """
 
+import unicodedata
+
 # Overwritten with consistent pseudonymous values; kept present so viewers still load the files.
 REPLACED = (
     "AccessionNumber",
@@ -138,8 +140,37 @@ def is_placeholder(value: str) -> bool:
 # only: a StudyID "204" must not match inside "85204" of a vendor's XML. Longer ones are searched as plain
 # bytes everywhere but in the pixel values (which must equal the original's anyway).
 # The scrub (scrub.py) replaces by the same rule: what the scan would find is what is replaced.
+# Lengths count what `scan_length` counts: an East Asian wide character (a kanji, hanzi or hangul syllable) as two,
+# since one such character tells as much as two letters do; the two-character names common in Japan, China and
+# Korea are searched for then, one-character ones (like two-letter Latin ones) only tag by tag.
 MIN_SCAN_LENGTH = 3
 ANYWHERE_SCAN_LENGTH = 6
+
+
+def scan_length(value: str) -> int:
+    if value.isascii():
+        return len(value)
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in value)
+
+
+# Text VRs: free text and short strings, where a description may repeat a known value.
+TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
+
+
+def uses_code_extensions(specific_character_set) -> bool:
+    """True for ISO 2022 code extensions (Japanese, Korean, Chinese sites: `\\ISO 2022 IR 87`). Such text switches
+    character sets by escape sequences, so a value's bytes depend on what stands around it: it can only be
+    searched for once decoded."""
+    values = [specific_character_set] if isinstance(specific_character_set, str) else specific_character_set or []
+    return any(str(value).strip().upper().startswith("ISO 2022") for value in values)
+
+
+def person_name_parts(name: str) -> list[str]:
+    """The component groups of a person name (alphabetic=ideographic=phonetic) and each group's parts
+    (family^given^middle^prefix^suffix): every piece a description may repeat on its own."""
+    groups = [group.strip() for group in name.split("=")]
+    return [piece for group in groups for piece in (group, *(part.strip() for part in group.split("^"))) if piece]
+
 
 # How a file or folder name may hold a value: in UTF-8, or, where an older system, a drive mounted with another
 # character set or a tar made there gave the name its bytes, in Windows' Western code page or Latin-1 (a folder

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
+from pydicom.data import get_charset_files, get_testdata_file
 
+from dicom_deid import tags
 from dicom_deid.dicognito_adapter import pseudonymous_uid
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.records import default_policy
@@ -225,3 +226,54 @@ def test_names_in_a_path_are_replaced_by_the_files_own_pseudonyms():
     # A name in UTF-8, or in Latin-1 bytes (an older system's), that Python holds as surrogates
     pairs = {"Müller": ("WIGGINS", "PatientName")}
     assert scrub_path("Müller/x", pairs) == scrub_path(os.fsdecode(b"M\xfcller/x"), pairs) == "WIGGINS/x"
+
+
+# --- names in every script: pydicom's character set test files ------------------------------------------------
+
+
+def _charset_file(name: str) -> pydicom.Dataset:
+    dataset = pydicom.dcmread(get_charset_files(name)[0])
+    # These files are text samples; those without pixel data must not read as cut images.
+    for keyword in ("Rows", "Columns"):
+        if "PixelData" not in dataset and keyword in dataset:
+            delattr(dataset, keyword)
+    return dataset
+
+
+def _pieces(name: str) -> list[str]:
+    # What a description may repeat: each component group (alphabetic=ideographic=phonetic) and each part.
+    groups = name.split("=")
+    return [piece for group in groups for piece in (group, *group.split("^")) if tags.scan_length(piece) >= 3]
+
+
+CHARSET_FILES = ["chrFren.dcm", "chrGreek.dcm", "chrRuss.dcm", "chrArab.dcm", "chrHbrw.dcm", "chrH31.dcm",
+                 "chrH32.dcm", "chrI2.dcm", "chrX1.dcm", "chrX2.dcm", "chrJapMulti.dcm",
+                 "chrKoreanMulti.dcm"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CHARSET_FILES)
+def test_every_group_and_part_of_a_name_is_scrubbed_in_its_own_script(tmp_path, name):
+    # Japanese, Korean and Chinese sites write names as alphabetic=ideographic=phonetic, often in ISO 2022 code
+    # extensions, whose bytes switch character sets by escape sequences.
+    dataset = _charset_file(name)
+    full = str(dataset.PatientName)
+    dataset.StudyDescription = f"Study of {full}"
+    dataset.ImageComments = "patient " + " ".join(full.replace("=", "^").split("^"))
+    pieces = _pieces(full)
+    assert pieces
+    output, *_ = deidentify(dataset, tmp_path)
+    texts = [str(element.value) for element in elements(output) if element.VR in ("LO", "LT", "ST", "SH")]
+    assert [(piece, text) for piece in pieces for text in texts if piece in text] == []
+
+
+@pytest.mark.parametrize("name", ["chrH31.dcm", "chrH32.dcm", "chrI2.dcm", "chrX1.dcm", "chrX2.dcm"])
+def test_the_verifier_finds_an_ideographic_name_part_left_in_free_text(tmp_path, name):
+    dataset = _charset_file(name)
+    ideographic = str(dataset.PatientName).split("=")[1]
+    family = ideographic.split("^")[0]
+    _, _, source, output_path = deidentify(dataset, tmp_path)
+    leaked = pydicom.dcmread(output_path)
+    leaked.ImageComments = f"{family}{ideographic.split('^')[1]} tolerated the scan"  # no space: one run of text
+    leaked.save_as(output_path, enforce_file_format=True)
+    failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
+    assert any("ImageComments" in failure for failure in failures["no_original_values_in_bytes"]), failures

@@ -91,10 +91,10 @@ def _charsets(dataset: pydicom.Dataset) -> tuple[str, ...]:
 
 
 def _identifying(values: list[str], vr: str | None) -> list[str]:
-    """The values, and for a person name each of its parts; placeholders are nobody."""
+    """The values, and for a person name each of its component groups and parts; placeholders are nobody."""
     found = list(values)
     if vr == "PN":
-        found += [part.strip() for value in values for part in value.split("^")]
+        found += [piece for value in values for piece in tags.person_name_parts(value)]
     return [v for v in found if v and not tags.is_placeholder(v)]
 
 
@@ -244,21 +244,44 @@ def check_output(facts: Facts, content: bytes, relpath: str, policy: Policy | No
     starts = [start - len(meta) if index == 0 else start for index, start in enumerate(bounds[::2])]
     leftovers: list[tuple[str, int]] = []  # (the attribute the original value came from, where it lies)
     for value, source in facts.identifying.items():
-        if len(value) < tags.MIN_SCAN_LENGTH:
+        length = tags.scan_length(value)
+        if length < tags.MIN_SCAN_LENGTH:
             continue
         needles = _encodings(value, facts.charsets)
         if _UID_LIKE.fullmatch(value):  # a UID is never part of a longer UID
             found = _first(outside_pixels, starts, needles, covers, _uid)
-        elif len(value) >= tags.ANYWHERE_SCAN_LENGTH:
+        elif length >= tags.ANYWHERE_SCAN_LENGTH:
             found = _first(outside_pixels, starts, needles, covers)
         else:
             found = _first(outside_pixels[:1], starts, needles, covers, _token)
         if found is not None:
             leftovers.append((source, found))
     places = _elements_at(content, [offset for _, offset in leftovers]) if leftovers else []
-    for (source, _), where in zip(leftovers, places, strict=True):
+    reported = [(source, where) for (source, _), where in zip(leftovers, places, strict=True)]
+    if tags.uses_code_extensions(dataset.get("SpecificCharacterSet")):
+        reported += _decoded_leftovers(dataset, facts, pseudonyms, written)
+    for source, where in reported:
         failures["no_original_values_in_bytes"].append(f"{relpath}: the original {source} is present in {where}")
     return failures
+
+
+def _decoded_leftovers(dataset: pydicom.Dataset, facts: Facts, pseudonyms: set, written: set[str]) -> list[tuple]:
+    """The scan above for text in ISO 2022 code extensions, whose bytes around a value depend on escape sequences
+    the value's own encoding does not show: each original found in a decoded text element, as (its attribute,
+    where), by the same length and token rules; the pseudonyms written are blanked as above."""
+    found = []
+    for path, element in walk_selected(dataset, lambda tag, vr: vr in tags.TEXT_VRS and not _names_a_thing(tag)):
+        if path in pseudonyms:
+            continue
+        text = "\\".join(_strings(element))
+        for pseudonym in written:
+            text = text.replace(pseudonym, " ")
+        data = text.encode("utf_8", "surrogateescape")
+        for value, source in facts.identifying.items():
+            pattern = _scan_pattern(value)
+            if pattern is not None and pattern.search(data):
+                found.append((source, element.keyword or str(element.tag)))
+    return found
 
 
 def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[str, int, int]]:
@@ -600,12 +623,12 @@ def _scan_pattern(value: str, uid=_uid, encoding: str = "utf_8") -> re.Pattern |
     """How `value` is looked for in bytes (UTF-8 unless `encoding`) outside the full scan of check_output: not at
     all under tags.MIN_SCAN_LENGTH, a UID only whole (`uid`), a value under tags.ANYWHERE_SCAN_LENGTH only as a
     whole word, a longer one anywhere."""
-    if len(value) < tags.MIN_SCAN_LENGTH:
+    if tags.scan_length(value) < tags.MIN_SCAN_LENGTH:
         return None
     needle = value.encode(encoding)
     if _UID_LIKE.fullmatch(value):
         return uid(needle)
-    if len(value) < tags.ANYWHERE_SCAN_LENGTH:
+    if tags.scan_length(value) < tags.ANYWHERE_SCAN_LENGTH:
         return _token(needle)
     return re.compile(re.escape(needle))
 
