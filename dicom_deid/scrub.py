@@ -336,7 +336,11 @@ def _scrub_element(dataset: pydicom.Dataset, tag, vr: str | None, needles: _Need
         place = _place(tag)
         if vr in TEXT_VRS:
             new = _replace_text(data, needles.in_bytes, vr, counts, place)
-            new += b" " * (len(new) % 2)  # DICOM values have even length
+            # The original's pad space is no longer the last byte's pad: padded again, a value would end in two
+            # spaces, and dcm2niix keeps one in the sidecar ("...LUCAS ").
+            if new != data:
+                new = new.rstrip(b" ")
+                new += b" " * (len(new) % 2)  # DICOM values have even length
         else:
             new = _replace_binary(data, needles.in_bytes, counts, place)
         if new != data:

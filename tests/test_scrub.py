@@ -78,6 +78,17 @@ def test_values_repeated_in_free_text_get_their_pseudonyms(tmp_path):
     assert result.scrubbed["StationName in ImageComments"] == 1
 
 
+@pytest.mark.parametrize("prefix", ["by ", "by: ", "seen by ", "seen by: "])
+def test_a_scrubbed_value_keeps_one_pad_space_at_most(tmp_path, prefix):
+    # The original's pad space stayed, and another was added: dcm2niix then kept a trailing space in the sidecar.
+    dataset = planted()
+    dataset.ImageComments = f"{prefix}{dataset.PatientName}"
+    _, result, _, output_path = deidentify(dataset, tmp_path)
+    assert result.scrubbed["PatientName in ImageComments"] == 1
+    raw = pydicom.dcmread(output_path).get_item("ImageComments").value
+    assert len(raw) % 2 == 0 and not raw.endswith(b"  ")
+
+
 def test_short_values_are_only_replaced_as_whole_words(tmp_path):
     dataset = planted()
     dataset.StudyID = "1"  # too short to search for at all
