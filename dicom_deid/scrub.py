@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pydicom
 from pydicom.charset import convert_encodings
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 
 from dicom_deid import tags
 from dicom_deid.dicomfile import stored_vr
@@ -328,7 +328,9 @@ def _scrub_level(dataset: pydicom.Dataset, needles: _Needles, counts: Counter) -
 def _scrub_element(dataset: pydicom.Dataset, tag, vr: str | None, needles: _Needles, counts: Counter) -> None:
     raw = dataset.get_item(tag)
     if isinstance(raw, RawDataElement) and needles.decode_text and vr in TEXT_VRS:
-        raw = dataset[tag]  # decoded: the text branch below searches it
+        # A decoded copy for the text branch below, stored only where it replaces something: pydicom encodes a
+        # stored element anew, and its escape sequences need not be the original writer's.
+        raw = convert_raw_data_element(raw, encoding=dataset.original_character_set, ds=dataset)
     if isinstance(raw, RawDataElement):
         data = raw.value or b""
         if not any(needle.original in data for needle in needles.in_bytes):
@@ -361,3 +363,4 @@ def _scrub_element(dataset: pydicom.Dataset, tag, vr: str | None, needles: _Need
         new = _replace_text(data, needles.in_text, vr, counts, _place(tag)).decode(encoding, "surrogateescape")
         if new != text:
             element.value = new.split("\\") if "\\" in new else new
+            dataset[tag] = element  # a decoded copy (ISO 2022) is stored now

@@ -277,6 +277,20 @@ def test_every_group_and_part_of_a_name_is_scrubbed_in_its_own_script(tmp_path, 
     assert [(piece, text) for piece in pieces for text in texts if piece in text] == []
 
 
+def test_iso_2022_text_without_a_known_value_keeps_its_bytes(tmp_path):
+    # Decoded to be searched, a value pydicom encoded anew would lose its writer's own escape sequences.
+    dataset = _charset_file("chrH31.dcm")
+    dataset.SeriesDescription = "QQMRI"  # stands in for bytes pydicom would not write: an escape to ASCII first
+    dataset.ImageComments = f"patient {dataset.PatientName}"
+    source = tmp_path / "in.dcm"
+    dataset.save_as(source, enforce_file_format=True)
+    source.write_bytes(source.read_bytes().replace(b"QQMRI ", b"\x1b(BMRI"))
+    output = tmp_path / "out.dcm"
+    result = FileDeidentifier(default_policy(SEED)).process_file(source, output, "IM1.dcm")
+    assert result.outcome == "written" and result.scrubbed
+    assert pydicom.dcmread(output).get_item("SeriesDescription").value == b"\x1b(BMRI"
+
+
 @pytest.mark.parametrize("name", ["chrH31.dcm", "chrH32.dcm", "chrI2.dcm", "chrX1.dcm", "chrX2.dcm"])
 def test_the_verifier_finds_an_ideographic_name_part_left_in_free_text(tmp_path, name):
     dataset = _charset_file(name)
