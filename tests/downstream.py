@@ -274,9 +274,11 @@ _HEUDICONV_RANDOM = re.compile(r"_heudiconv\d+")
 DEIDENTIFIED_SCANS_COLUMNS = ("acq_time", "operator", "randstr")
 
 
-def heudiconv_convert(session_dir: Path | str, bids_dir: Path | str, subject: str, session: str) -> int:
-    """Convert one session folder into the BIDS dataset `bids_dir` as a site would (heudiconv -c dcm2niix -b);
-    return heudiconv's exit status. Subject and session labels must be alphanumeric, as BIDS wants them."""
+def heudiconv_convert(
+    session_dir: Path | str, bids_dir: Path | str, subject: str, session: str
+) -> subprocess.CompletedProcess:
+    """Convert one session folder into the BIDS dataset `bids_dir` as a site would (heudiconv -c dcm2niix -b).
+    Subject and session labels must be alphanumeric, as BIDS wants them."""
     tools = str(Path(tool_path("dcm2niix")).parent)
     # NO_ET: heudiconv would ask the network for a newer version (etelemetry). PATH: it runs dcm2niix by name.
     env = {**os.environ, "NO_ET": "1", "PATH": os.pathsep.join([tools, os.environ.get("PATH", "")])}
@@ -288,8 +290,7 @@ def heudiconv_convert(session_dir: Path | str, bids_dir: Path | str, subject: st
         "-c", "dcm2niix", "-b",
         "-o", str(bids_dir),
     ]  # fmt: skip
-    result = subprocess.run(command, check=False, capture_output=True, env=env, timeout=600)
-    return result.returncode
+    return subprocess.run(command, check=False, capture_output=True, text=True, errors="replace", env=env, timeout=600)
 
 
 def stable_bids_name(path: str) -> str:
