@@ -180,7 +180,7 @@ def _pattern(needle: _Needle) -> re.Pattern:
     if _UID_LIKE.fullmatch(needle.original):  # a UID is never part of a longer UID
         return re.compile(rb"(?<![0-9.])" + body + rb"(?![0-9.])")
     if needle.token_only:
-        return re.compile(rb"(?<![A-Za-z0-9])" + body + rb"(?![A-Za-z0-9])")
+        return re.compile(tags.whole_word(needle.original))
     return re.compile(body)
 
 

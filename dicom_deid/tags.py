@@ -3,6 +3,7 @@
 Source and specification: docs/tags.md (the data2bids "Imaging Directory Setup" rule, DICOM PS3.6 tags).
 """
 
+import re
 import unicodedata
 
 # Overwritten with consistent pseudonymous values; kept present so viewers still load the files.
@@ -163,6 +164,15 @@ def uses_code_extensions(specific_character_set) -> bool:
     searched for once decoded."""
     values = [specific_character_set] if isinstance(specific_character_set, str) else specific_character_set or []
     return any(str(value).strip().upper().startswith("ISO 2022") for value in values)
+
+
+def whole_word(needle: bytes) -> bytes:
+    """The regular expression for `needle` as a whole word: no letter or digit may continue it where it begins or
+    ends with one. A name in kanji, hanzi or hangul begins and ends with neither, and such text has no spaces
+    between words, so it is found inside a longer run of text (`ID7山田太郎`)."""
+    before = rb"(?<![A-Za-z0-9])" if needle[:1].isalnum() else b""
+    after = rb"(?![A-Za-z0-9])" if needle.rstrip(b"\x00")[-1:].isalnum() else b""  # UTF-16: its last letter
+    return before + re.escape(needle) + after
 
 
 def person_name_parts(name: str) -> list[str]:

@@ -302,3 +302,20 @@ def test_the_verifier_finds_an_ideographic_name_part_left_in_free_text(tmp_path,
     leaked.save_as(output_path, enforce_file_format=True)
     failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
     assert any("ImageComments" in failure for failure in failures["no_original_values_in_bytes"]), failures
+
+
+@pytest.mark.parametrize("name", ["chrX1.dcm", "chrH31.dcm", "chrI2.dcm"])
+def test_a_cjk_name_written_without_spaces_after_letters_or_digits_is_found(tmp_path, name):
+    # CJK text has no spaces between words: a name right after an ID ("ID7太郎山田") is still a name.
+    dataset = _charset_file(name)
+    family, given = str(dataset.PatientName).split("=")[1].split("^")[:2]
+    dataset.ImageComments = f"ID7{given}{family}"
+    output, *_ = deidentify(dataset, tmp_path)
+    searched = [piece for piece in (family, given) if tags.scan_length(piece) >= 3]  # 王 and 洪 are one character
+    assert searched and [piece for piece in searched if piece in output.ImageComments] == []
+    _, _, source, output_path = deidentify(_charset_file(name), tmp_path)
+    leaked = pydicom.dcmread(output_path)
+    leaked.ImageComments = f"ID7{given}{family}"
+    leaked.save_as(output_path, enforce_file_format=True)
+    failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
+    assert any("ImageComments" in failure for failure in failures["no_original_values_in_bytes"]), failures

@@ -634,7 +634,7 @@ def _scan_pattern(value: str, uid=_uid, encoding: str = "utf_8") -> re.Pattern |
 
 
 def _token(needle: bytes) -> re.Pattern:
-    return re.compile(rb"(?<![A-Za-z0-9])" + re.escape(needle) + rb"(?![A-Za-z0-9])")
+    return re.compile(tags.whole_word(needle))
 
 
 def check_file(source: Path, output: Path, relpath: str, policy: Policy | None = None) -> dict[str, list[str]]:
