@@ -269,6 +269,7 @@ def _decoded_leftovers(dataset: pydicom.Dataset, facts: Facts, pseudonyms: set, 
     """The scan above for text in ISO 2022 code extensions, whose bytes around a value depend on escape sequences
     the value's own encoding does not show: each original found in a decoded text element, as (its attribute,
     where), by the same length and token rules; the pseudonyms written are blanked as above."""
+    patterns = [(pattern, source) for value, source in facts.identifying.items() if (pattern := _scan_pattern(value))]
     found = []
     for path, element in walk_selected(dataset, lambda tag, vr: vr in tags.TEXT_VRS and not _names_a_thing(tag)):
         if path in pseudonyms:
@@ -277,10 +278,7 @@ def _decoded_leftovers(dataset: pydicom.Dataset, facts: Facts, pseudonyms: set, 
         for pseudonym in written:
             text = text.replace(pseudonym, " ")
         data = text.encode("utf_8", "surrogateescape")
-        for value, source in facts.identifying.items():
-            pattern = _scan_pattern(value)
-            if pattern is not None and pattern.search(data):
-                found.append((source, element.keyword or str(element.tag)))
+        found += [(source, element.keyword or str(element.tag)) for pattern, source in patterns if pattern.search(data)]
     return found
 
 
@@ -623,12 +621,13 @@ def _scan_pattern(value: str, uid=_uid, encoding: str = "utf_8") -> re.Pattern |
     """How `value` is looked for in bytes (UTF-8 unless `encoding`) outside the full scan of check_output: not at
     all under tags.MIN_SCAN_LENGTH, a UID only whole (`uid`), a value under tags.ANYWHERE_SCAN_LENGTH only as a
     whole word, a longer one anywhere."""
-    if tags.scan_length(value) < tags.MIN_SCAN_LENGTH:
+    length = tags.scan_length(value)
+    if length < tags.MIN_SCAN_LENGTH:
         return None
     needle = value.encode(encoding)
     if _UID_LIKE.fullmatch(value):
         return uid(needle)
-    if tags.scan_length(value) < tags.ANYWHERE_SCAN_LENGTH:
+    if length < tags.ANYWHERE_SCAN_LENGTH:
         return _token(needle)
     return re.compile(re.escape(needle))
 
