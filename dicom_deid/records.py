@@ -125,6 +125,10 @@ class FileResult:
         """The path below the input session folder this result accounts for."""
         return self.source_relpath or self.relpath
 
+    def failure(self) -> Failure:
+        """This file as a line of its session's error: its path, and its reason without the path in front."""
+        return Failure(self.relpath, self.reason.removeprefix(f"{self.relpath}: "))
+
 
 @dataclass
 class Check:
@@ -219,7 +223,7 @@ def bad_files(sources: Sources, results: list[FileResult]) -> list[Failure]:
     failures = [Failure(*split_message(problem)) for problem in sources.problems]
     for result in results:
         if result.outcome is Outcome.BAD:
-            failures.append(Failure(result.relpath, result.reason.removeprefix(f"{result.relpath}: ")))
+            failures.append(result.failure())
     return failures
 
 

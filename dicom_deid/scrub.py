@@ -160,6 +160,7 @@ def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_N
     needles = []
     for original, (new, keyword) in sorted(pairs.items(), key=lambda kv: -len(kv[0])):
         seen = set()
+        token_only = tags.scan_length(original) < tags.ANYWHERE_SCAN_LENGTH
         for encoding in encodings:
             try:
                 encoded = original.encode(encoding)
@@ -167,7 +168,6 @@ def _needles(pairs: dict[str, tuple[str, str]], encodings: list[str]) -> list[_N
                 continue
             if encoded not in seen:
                 seen.add(encoded)
-                token_only = tags.scan_length(original) < tags.ANYWHERE_SCAN_LENGTH
                 needles.append(_Needle(encoded, new, encoding, keyword, token_only))
     return needles
 
@@ -176,19 +176,18 @@ _UID_LIKE = re.compile(rb"[0-9]+(\.[0-9]+)+")
 
 
 def _pattern(needle: _Needle) -> re.Pattern:
-    body = re.escape(needle.original)
     if _UID_LIKE.fullmatch(needle.original):  # a UID is never part of a longer UID
-        return re.compile(rb"(?<![0-9.])" + body + rb"(?![0-9.])")
+        return re.compile(tags.whole_uid(needle.original))
     if needle.token_only:
         return re.compile(tags.whole_word(needle.original))
-    return re.compile(body)
+    return re.compile(re.escape(needle.original))
 
 
 def _path_pattern(needle: _Needle) -> re.Pattern:
     """_pattern for a file or folder name: a UID there may stand between dots that are not its own (storescp's
     MR.<SOP Instance UID>.dcm), so only a digit, or a dot and a digit, continue it."""
     if _UID_LIKE.fullmatch(needle.original):
-        return re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle.original) + rb"(?![0-9])(?!\.[0-9])")
+        return re.compile(tags.whole_uid_in_name(needle.original))
     return _pattern(needle)
 
 

@@ -175,6 +175,17 @@ def whole_word(needle: bytes) -> bytes:
     return before + re.escape(needle) + after
 
 
+def whole_uid(needle: bytes) -> bytes:
+    """The regular expression for a UID as a whole UID: never a part of a longer one."""
+    return rb"(?<![0-9.])" + re.escape(needle) + rb"(?![0-9.])"
+
+
+def whole_uid_in_name(needle: bytes) -> bytes:
+    """whole_uid in a file or folder name, where the dots around a UID may not be its own (storescp's
+    MR.<SOP Instance UID>.dcm): only a digit, or a dot and a digit, continue it."""
+    return rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])"
+
+
 def person_name_parts(name: str) -> list[str]:
     """The component groups of a person name (alphabetic=ideographic=phonetic) and each group's parts
     (family^given^middle^prefix^suffix): every piece a description may repeat on its own."""

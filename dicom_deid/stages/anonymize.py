@@ -34,7 +34,7 @@ from dicom_deid.dicomfile import (
     read_instance,
 )
 from dicom_deid.job import session_error
-from dicom_deid.records import FAIL_SESSION, SKIP_FILE, Failure, FileResult, Outcome, Policy, Sources, bad_files
+from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
 from dicom_deid.verify.files import check_output, masked_path, original_facts, path_leftovers
@@ -318,8 +318,7 @@ def anonymize_session(
         raise session_error(session, failures, "bad file(s) and not one good DICOM file")
     if nothing_written:
         # Only notes, a DICOMDIR, a PDF: published, the session would look exported with nothing in it.
-        left = [Failure(r.relpath, r.reason.removeprefix(f"{r.relpath}: ")) for r in results]
-        raise session_error(session, left, "file(s), not one of them a DICOM instance")
+        raise session_error(session, [r.failure() for r in results], "file(s), not one of them a DICOM instance")
     for failure in failures:
         log.warning("%s: left out (on_bad_file: skip_file): %s", session, failure.line())
     if crosswalk_file is not None:

@@ -608,13 +608,11 @@ _UID_LIKE = re.compile(r"[0-9]+(\.[0-9]+)+")
 
 
 def _uid(needle: bytes) -> re.Pattern:
-    return re.compile(rb"(?<![0-9.])" + re.escape(needle) + rb"(?![0-9.])")
+    return re.compile(tags.whole_uid(needle))
 
 
 def _uid_in_name(needle: bytes) -> re.Pattern:
-    """_uid in a file or folder name, where the dots around a UID may not be its own (storescp's MR.<uid>.dcm):
-    only a digit, or a dot and a digit, continue it."""
-    return re.compile(rb"(?<![0-9])(?<![0-9]\.)" + re.escape(needle) + rb"(?![0-9])(?!\.[0-9])")
+    return re.compile(tags.whole_uid_in_name(needle))
 
 
 def _scan_pattern(value: str, uid=_uid, encoding: str = "utf_8") -> re.Pattern | None:
