@@ -208,6 +208,19 @@ def _shown(value: Any) -> str:
     return shown if len(shown) <= 120 else shown[:117] + "..."
 
 
+def _dict_differences(prefix: str, old: Mapping[str, Any], new: Mapping[str, Any], ignored: set[str]) -> list[str]:
+    """Each key lost, gained or changed between two mappings, but those `ignored`, as "<prefix> lost <key> ..."."""
+    problems = []
+    for key in sorted((set(old) | set(new)) - ignored):
+        if key not in new:
+            problems.append(f"{prefix} lost {key} (was {_shown(old[key])})")
+        elif key not in old:
+            problems.append(f"{prefix} gained {key} = {_shown(new[key])}")
+        elif old[key] != new[key]:
+            problems.append(f"{prefix} {key}: {_shown(old[key])} became {_shown(new[key])}")
+    return problems
+
+
 def compare(
     before: Mapping[str, Conversion],
     after: Mapping[str, Conversion],
@@ -226,13 +239,7 @@ def compare(
             old_text, new_text = getattr(old, suffix), getattr(new, suffix)
             if _normalised_lines(old_text) != _normalised_lines(new_text):
                 problems.append(f"{name}: .{suffix} differs: {old_text!r} became {new_text!r}")
-        for key in sorted((set(old.sidecar) | set(new.sidecar)) - ignored):
-            if key not in new.sidecar:
-                problems.append(f"{name}: sidecar lost {key} (was {_shown(old.sidecar[key])})")
-            elif key not in old.sidecar:
-                problems.append(f"{name}: sidecar gained {key} = {_shown(new.sidecar[key])}")
-            elif old.sidecar[key] != new.sidecar[key]:
-                problems.append(f"{name}: sidecar {key}: {_shown(old.sidecar[key])} became {_shown(new.sidecar[key])}")
+        problems += _dict_differences(f"{name}: sidecar", old.sidecar, new.sidecar, ignored)
     return problems
 
 
@@ -317,25 +324,13 @@ def _bids_files(root: Path) -> dict[str, Path]:
     }
 
 
-def _dict_differences(name: str, old: Mapping[str, Any], new: Mapping[str, Any], ignored: set[str]) -> list[str]:
-    problems = []
-    for key in sorted((set(old) | set(new)) - ignored):
-        if key not in new:
-            problems.append(f"{name}: lost {key} (was {_shown(old[key])})")
-        elif key not in old:
-            problems.append(f"{name}: gained {key} = {_shown(new[key])}")
-        elif old[key] != new[key]:
-            problems.append(f"{name}: {key}: {_shown(old[key])} became {_shown(new[key])}")
-    return problems
-
-
 def _sidecar_differences(name: str, old: Mapping[str, Any], new: Mapping[str, Any], changed: set[str]) -> list[str]:
     """dcm2niix's fields compare as in compare(); heudiconv's "global" (dcmstack's copy of the DICOM header,
     derived values such as dcmmeta_affine included) may differ only in attributes the workflow changed."""
-    problems = _dict_differences(name, old, new, {*DEIDENTIFIED_SIDECAR_KEYS, "global"})
+    problems = _dict_differences(f"{name}:", old, new, {*DEIDENTIFIED_SIDECAR_KEYS, "global"})
     old_meta, new_meta = old.get("global", {}), new.get("global", {})
     for part in sorted(set(old_meta) | set(new_meta)):
-        problems += _dict_differences(f"{name} global.{part}", old_meta.get(part, {}), new_meta.get(part, {}), changed)
+        problems += _dict_differences(f"{name} global.{part}:", old_meta.get(part, {}), new_meta.get(part, {}), changed)
     return problems
 
 
