@@ -111,6 +111,7 @@ class FileResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
+    patient: str = ""  # the written PatientID (a pseudonym unless kept), to count the patients of a session
     burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
     profile_actions: dict[str, int] = field(default_factory=dict)  # profile basic: attributes per action X Z D K C U
     # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
@@ -145,12 +146,22 @@ class Counts:
     skipped_non_dicom: int
     dropped_dicomdir: int
     values_repaired: int
+    patients: int = 0  # distinct PatientIDs among the files published (files without one not counted)
 
 
 @dataclass
 class SkippedFile:
     path: str
     reason: str
+
+
+@dataclass
+class PatientGroup:
+    """The files of one patient of a session that holds more than one, found by its first file; no DICOM value."""
+
+    files: int
+    series: int
+    first_file: str
 
 
 class SessionState(str, Enum):
@@ -179,6 +190,9 @@ class SessionReport:
     verification: str  # "pass", or "pass, N file(s) left out ..." for a session published in part
     settings: dict  # the options that shaped the output; never the key
     versions: dict[str, str]
+    # More than one patient (distinct PatientIDs) among the files published: a study exported into the wrong
+    # subject's folder. Empty for one patient, and in reports written before it was added.
+    patient_groups: list[PatientGroup] = field(default_factory=list)
 
 
 @dataclass

@@ -115,9 +115,12 @@ def test_a_failure_newer_than_the_published_report_wins(tmp_path):
 def test_summary_keeps_its_columns_and_adds_state_and_files_left_out(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     table = summary_table(read_sessions(Paths.from_config(config), sessions))
-    assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, "state", "files_left_out", "subject"]
-    assert list(SUMMARY_COLUMNS) == [*OLD_COLUMNS, "state", "files_left_out", "subject"]
+    added = ["state", "files_left_out", "subject", "patients"]  # appended: readers by position keep working
+    assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, *added]
+    assert list(SUMMARY_COLUMNS) == [*OLD_COLUMNS, *added]
     rows = _rows(table)
+    assert rows["SUBJ_0001_01"]["patients"] == "2" and rows["SUBJ_0001_02"]["patients"] == "1"
+    assert rows["SUBJ_0002_01"]["patients"] == ""  # failed: nothing published
     assert rows["SUBJ_0001_01"]["state"] == "published" and rows["SUBJ_0001_01"]["files_left_out"] == "0"
     assert rows["SUBJ_0001_02"]["state"] == "published_in_part" and rows["SUBJ_0001_02"]["files_left_out"] == "1"
     assert rows["SUBJ_0001_02"]["verification"].startswith("pass, 1 file(s) left out")
@@ -146,6 +149,29 @@ def test_html_shows_failures_files_left_out_and_how_to_rerun(tmp_path):
     assert f"{config['log_dir']}/anonymize_session/&lt;SUBJECT&gt;/&lt;SUBJECT&gt;_&lt;SES&gt;.log" in rerun
     assert "Private elements: safe" in html
     assert "<script" not in html and "src=" not in html and "href=" not in html
+
+
+def test_a_session_of_two_patients_and_pixels_that_may_show_text_need_a_look(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    html = build_html(read_sessions(Paths.from_config(config), sessions), config)
+    box = html.split('<div class="box">')[1].split("</div>")[0]
+    assert "1 published session(s) hold more than one patient: SUBJ_0001_01 (2)" in box
+    look = html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0]
+    assert "<h3>Sessions holding more than one patient</h3>" in look
+    assert "<code>ST0001/SE0001/IM0001.dcm</code>" in look and '<td class="n">12</td>' in look
+    assert "<h3>Published files whose pixels may show text</h3>" in look and "secondary capture" in look
+    assert "SUBJ_0001_02" not in look  # one patient, no capture
+
+
+def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    entries = read_sessions(Paths.from_config(config), sessions)
+    for entry in entries:
+        if entry.report is not None:
+            entry.report.patient_groups, entry.report.burned_in = [], []
+    html = build_html(entries, config)
+    assert html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0].strip() == "<p>Nothing.</p>"
+    assert "more than one patient" not in html
 
 
 def test_scrubbed_values_and_private_elements_are_counted_per_session(tmp_path):

@@ -7,6 +7,7 @@ anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands th
 
 from __future__ import annotations
 
+import hmac
 import io
 import logging
 import multiprocessing
@@ -185,6 +186,7 @@ class FileDeidentifier:
         result.failures = check_output(facts, content, out_relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
+        result.patient = patient_token(self.policy.seed, facts.patient_id)
         if crosswalk:
             result.crosswalk = (
                 facts.patient_id,
@@ -194,6 +196,13 @@ class FileDeidentifier:
                 offset_in_days(self.dicognito.offset(facts.patient_id)),
             )
         return result
+
+
+def patient_token(seed: str, patient_id: str) -> str:
+    """Which patient a file belongs to, as a keyed digest of its original PatientID ("" for none): equal for
+    equal IDs, so a session's patients can be counted, and no value of the file, also where PatientID is kept."""
+    patient_id = patient_id.strip()
+    return hmac.new(seed.encode(), patient_id.encode(), "sha256").hexdigest()[:16] if patient_id else ""
 
 
 # One per worker process, built by the pool's initializer.

@@ -27,6 +27,7 @@ from dicom_deid.records import (
     Failure,
     FileResult,
     Outcome,
+    PatientGroup,
     SessionReport,
     SessionState,
     SkippedFile,
@@ -116,6 +117,19 @@ def _verification(checks: dict[str, Check], left_out: list[SkippedFile]) -> str:
     return Verdict.PASS.value
 
 
+def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
+    """The published files by patient (distinct PatientIDs; files without one are in no group), largest first,
+    each found by its first file in path order."""
+    by_patient: dict[str, list[FileResult]] = {}
+    for result in sorted(written, key=lambda r: r.relpath):
+        if result.patient:
+            by_patient.setdefault(result.patient, []).append(result)
+    groups = [
+        PatientGroup(len(files), len({f.series for f in files}), files[0].relpath) for files in by_patient.values()
+    ]
+    return sorted(groups, key=lambda g: (-g.files, g.first_file))
+
+
 def session_report(
     session: str,
     sources: Sources,
@@ -131,6 +145,7 @@ def session_report(
     repaired: Counter[str] = Counter()
     scrubbed: Counter[str] = Counter()
     actions: Counter[str] = Counter()
+    patients = patient_groups(written)
     for result in written:
         repaired.update(result.repaired)
         scrubbed.update(result.scrubbed)
@@ -146,6 +161,7 @@ def session_report(
             skipped_non_dicom=outcomes[Outcome.SKIPPED],
             dropped_dicomdir=outcomes[Outcome.DROPPED],
             values_repaired=sum(repaired.values()),
+            patients=len(patients),
         ),
         skipped=[SkippedFile(r.relpath, r.reason) for r in results if r.outcome in (Outcome.SKIPPED, Outcome.DROPPED)],
         files_left_out=left_out,
@@ -161,6 +177,7 @@ def session_report(
         verification=_verification(checks, left_out),
         settings=settings,
         versions={name: version(name) for name in ("dicognito", "pydicom")},
+        patient_groups=patients if len(patients) > 1 else [],
     )
 
 
@@ -189,6 +206,11 @@ def publish_session(
     log.info("%s: every check passed: %s", session, ", ".join(checks))
     for item in left_out:
         log.warning("%s: left out (on_bad_file: skip_file): %s: %s", session, item.path, item.reason)
+    if report.patient_groups:
+        groups = "; ".join(
+            f"{g.files} file(s) in {g.series} series, first {g.first_file}" for g in report.patient_groups
+        )
+        log.warning("%s: holds %d patients (distinct PatientIDs): %s", session, len(report.patient_groups), groups)
     if final.suffix == ".zip":
         write_zip(files_dir, written, final)
     else:

@@ -45,6 +45,7 @@ SUMMARY_COLUMNS = (
     "state",
     "files_left_out",
     "subject",  # a session folder's name may recur under another subject: S_1_01 of subjects S and S_1
+    "patients",  # distinct PatientIDs published; above 1, see the page's "Needs a look"
 )
 COUNT_COLUMNS = SUMMARY_COLUMNS[1:8]
 
@@ -125,11 +126,12 @@ def summary_table(entries: list[SessionEntry]) -> str:
     for entry in entries:
         report = entry.report
         if report is None:
-            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject])
+            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject, ""])
             continue
         counts = [getattr(report.counts, column) for column in COUNT_COLUMNS]
         left_out = len(report.files_left_out)
-        writer.writerow([entry.session, *counts, report.verification, entry.state, left_out, entry.subject])
+        row = [entry.session, *counts, report.verification, entry.state, left_out, entry.subject]
+        writer.writerow([*row, report.counts.patients])
     return out.getvalue()
 
 
@@ -278,15 +280,58 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
 
 
 def _attention(entries: list[SessionEntry]) -> str:
-    """A box at the top naming every session not (yet) in the output."""
+    """A box at the top naming every session not (yet) in the output, and every one holding more than one patient."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
-    if not waiting:
-        return ""
-    names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
-    return (
-        f'<div class="box"><p>{len(waiting)} session(s) not in the output: {names}. '
-        "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p></div>"
-    )
+    mixed = _mixed_patients(entries)
+    lines = []
+    if waiting:
+        names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
+        lines.append(
+            f"<p>{len(waiting)} session(s) not in the output: {names}. "
+            "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p>"
+        )
+    if mixed:
+        names = ", ".join(f"{_e(e.label)} ({len(e.report.patient_groups)})" for e in mixed)
+        lines.append(
+            f"<p>{len(mixed)} published session(s) hold more than one patient: {names}. See <em>Needs a look</em>.</p>"
+        )
+    return f'<div class="box">{"".join(lines)}</div>' if lines else ""
+
+
+def _mixed_patients(entries: list[SessionEntry]) -> list[SessionEntry]:
+    return [e for e in entries if e.report is not None and e.report.patient_groups]
+
+
+def _look_section(entries: list[SessionEntry]) -> str:
+    """Published sessions that hold more than one patient, and published files whose pixels may show text."""
+    mixed = [
+        [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
+        for e in _mixed_patients(entries)
+        for n, group in enumerate(e.report.patient_groups, 1)
+    ]
+    burned_in = [
+        [_e(e.label), f"<code>{_e(item.path)}</code>", _e(item.reason)]
+        for e in entries
+        if e.report is not None
+        for item in e.report.burned_in
+    ]
+    if not mixed and not burned_in:
+        return "<p>Nothing.</p>"
+    parts = []
+    if mixed:
+        parts.append(
+            "<h3>Sessions holding more than one patient</h3><p>Their files carry more than one PatientID: a study "
+            "exported into the wrong subject's folder, or one patient registered under two IDs. Each patient's "
+            "files are found by the first of them; move a stray study out of the session folder and rerun.</p>"
+            + _table(["session", "patient", "files", "series", "first file"], mixed)
+        )
+    if burned_in:
+        parts.append(
+            "<h3>Published files whose pixels may show text</h3><p>Names and dates burned into the image are not "
+            "cleaned under profile <code>minimal</code>; look at these images before the data leave.</p>"
+            + _table(["session", "file (path inside the session)", "why"], burned_in)
+        )
+    return "".join(parts)
 
 
 def _rerun_section(entries: list[SessionEntry], paths: Paths) -> str:
@@ -357,6 +402,8 @@ def build_html(entries: list[SessionEntry], config: dict) -> str:
 {_table(session_header, _session_rows(entries))}
 {_bar_chart("Instances per session", {e.label: e.report.counts.instances_written for e in with_report})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
+<h2>Needs a look</h2>
+{_look_section(entries)}
 <h2>Failed sessions</h2>
 {_failed_section(entries, paths)}
 <h2>How to rerun</h2>

@@ -1,0 +1,77 @@
+"""A session folder whose files belong to more than one patient is published with a warning that finds each
+patient's files: a study exported into the wrong subject's folder must not pass unseen. On pydicom's real files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from pydicom.data import get_testdata_file
+
+from dicom_deid.records import Sources, default_policy, to_json
+from dicom_deid.stages.anonymize import anonymize_session
+from dicom_deid.stages.publish import publish_session
+from dicom_deid.stages.report import SessionEntry, summary_table
+from helpers import read
+
+SEED = "patients test key"
+# Real files of three patients, PatientID 1CT1, 4MR1 and none.
+CT, MR, NO_ID = "CT_small.dcm", "MR_small.dcm", "JPEGLSNearLossless_08.dcm"
+
+
+def _publish(tmp_path: Path, layout: dict[str, str], **policy):
+    """Copy packaged files to `layout`'s paths, then anonymize and publish them as session S_01."""
+    sources = []
+    for relpath, packaged in sorted(layout.items()):
+        path = tmp_path / "in" / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(get_testdata_file(packaged), path)
+        sources.append((relpath, str(path)))
+    staged, files = Sources(sources), tmp_path / "work" / "files"
+    results = anonymize_session(staged, files, default_policy(SEED, **policy), 1, "S_01")
+    report_path = tmp_path / "reports" / "S_01.json"
+    report = publish_session(staged, results, files, tmp_path / "out" / "S_01", report_path, "S_01", {})
+    return report, results
+
+
+def test_a_study_of_another_patient_in_the_session_is_counted_and_found(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        report, _ = _publish(tmp_path, {"T1/IM1.dcm": MR, "stray/IM9.dcm": CT})
+    assert report.state == "published"  # a warning, not a failure: one patient under two IDs is common
+    assert report.counts.patients == 2
+    assert [(g.files, g.series, g.first_file) for g in report.patient_groups] == [
+        (1, 1, "T1/IM1.dcm"),
+        (1, 1, "stray/IM9.dcm"),
+    ]
+    assert "S_01: holds 2 patients (distinct PatientIDs)" in caplog.text and "stray/IM9.dcm" in caplog.text
+    saved = (tmp_path / "reports" / "S_01.json").read_text()
+    assert json.loads(saved)["patient_groups"][1]["first_file"] == "stray/IM9.dcm"
+    for original in ("1CT1", "4MR1"):
+        assert original not in saved and original not in caplog.text
+
+
+def test_one_patient_and_files_without_a_patient_id_need_no_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        report, _ = _publish(tmp_path, {"IM1.dcm": CT, "SC/no_id.dcm": NO_ID})
+    assert report.counts.patients == 1 and report.patient_groups == []
+    assert read(tmp_path / "out" / "S_01" / "IM1.dcm").PatientID  # the count is of the IDs written
+    assert "patients" not in caplog.text
+
+
+def test_the_patient_of_a_file_is_a_keyed_digest_even_where_patient_id_is_kept(tmp_path):
+    # keep: [PatientID] writes the original into the DICOMs the user chose to share, never into scratch records.
+    report, results = _publish(tmp_path, {"a/IM1.dcm": CT, "b/IM2.dcm": MR}, keep=("PatientID",))
+    assert read(tmp_path / "out" / "S_01" / "a" / "IM1.dcm").PatientID == "1CT1"
+    assert report.counts.patients == 2
+    records = json.dumps([to_json(result) for result in results])
+    assert "1CT1" not in records and "4MR1" not in records
+    assert len({result.patient for result in results}) == 2
+
+
+def test_the_summary_counts_patients_per_session(tmp_path):
+    report, _ = _publish(tmp_path, {"T1/IM1.dcm": MR, "stray/IM9.dcm": CT})
+    entry = SessionEntry("S", "01", "S_01", report.state.value, report=report, label="S_01")
+    header, row = (line.split("\t") for line in summary_table([entry]).splitlines())
+    assert dict(zip(header, row, strict=True))["patients"] == "2"
