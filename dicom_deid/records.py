@@ -111,7 +111,8 @@ class FileResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
-    patient: str = ""  # the written PatientID (a pseudonym unless kept), to count the patients of a session
+    patient: str = ""  # whose file it is: a keyed digest of PatientID (anonymize.patient_token), "" for none
+    instance: str = ""  # the pseudonymous SOPInstanceUID, to find files that repeat an instance
     burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
     profile_actions: dict[str, int] = field(default_factory=dict)  # profile basic: attributes per action X Z D K C U
     # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
@@ -164,6 +165,15 @@ class PatientGroup:
     first_file: str
 
 
+@dataclass
+class RepeatedInstance:
+    """A published file holding the same SOP instance as another of its session (an export copied twice)."""
+
+    path: str
+    same_as: str  # the first file of that instance, by path
+    identical: bool  # the two published files hold the same bytes
+
+
 class SessionState(str, Enum):
     PUBLISHED = "published"
     PUBLISHED_IN_PART = "published_in_part"  # on_bad_file: skip_file left files out
@@ -193,6 +203,7 @@ class SessionReport:
     # More than one patient (distinct PatientIDs) among the files published: a study exported into the wrong
     # subject's folder. Empty for one patient, and in reports written before it was added.
     patient_groups: list[PatientGroup] = field(default_factory=list)
+    repeated_instances: list[RepeatedInstance] = field(default_factory=list)
 
 
 @dataclass

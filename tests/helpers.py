@@ -19,6 +19,7 @@ from dicom_deid.records import (
     Counts,
     Failure,
     PatientGroup,
+    RepeatedInstance,
     SessionReport,
     SessionState,
     SessionStatus,
@@ -152,9 +153,13 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
             settings={"output_layout": "mirror", "keep": [], "allow_keep_identifying": False, "private_tags": "safe"},
             versions={"dicognito": "0.19.0", "pydicom": "3.0.2"},
             patient_groups=list(patient_groups),
+            repeated_instances=[RepeatedInstance("copy/IM0001.dcm", "ST0001/SE0001/IM0001.dcm", True)]
+            if patient_groups
+            else [],
         )
 
-    # Two patients: a study exported into the wrong subject's folder, beside a capture whose pixels may show text.
+    # Two patients (a study exported into the wrong subject's folder), a file copied twice, and a capture whose
+    # pixels may show text.
     strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm"), PatientGroup(3, 1, deep)]
     write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", [], strays))
     left_out = [SkippedFile(deep, "failed verification: no_original_values_in_bytes")]

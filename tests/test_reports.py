@@ -151,15 +151,20 @@ def test_html_shows_failures_files_left_out_and_how_to_rerun(tmp_path):
     assert "<script" not in html and "src=" not in html and "href=" not in html
 
 
-def test_a_session_of_two_patients_and_pixels_that_may_show_text_need_a_look(tmp_path):
+def test_two_patients_a_repeated_instance_and_pixels_that_may_show_text_need_a_look(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     html = build_html(read_sessions(Paths.from_config(config), sessions), config)
     box = html.split('<div class="box">')[1].split("</div>")[0]
-    assert "1 published session(s) hold more than one patient: SUBJ_0001_01 (2)" in box
+    assert (
+        "1 published session(s) need a look: SUBJ_0001_01 (2 patients; 1 file(s) repeating an instance; "
+        "1 file(s) whose pixels may show text)" in box
+    )
     look = html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0]
     assert "<h3>Sessions holding more than one patient</h3>" in look
     assert "<code>ST0001/SE0001/IM0001.dcm</code>" in look and '<td class="n">12</td>' in look
     assert "<h3>Published files whose pixels may show text</h3>" in look and "secondary capture" in look
+    repeats = look.split("<h3>Files repeating another file's instance</h3>")[1].split("<h3>")[0]
+    assert "<code>copy/IM0001.dcm</code>" in repeats and "<td>the same</td>" in repeats
     assert "SUBJ_0001_02" not in look  # one patient, no capture
 
 
@@ -168,10 +173,10 @@ def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):
     entries = read_sessions(Paths.from_config(config), sessions)
     for entry in entries:
         if entry.report is not None:
-            entry.report.patient_groups, entry.report.burned_in = [], []
+            entry.report.patient_groups, entry.report.burned_in, entry.report.repeated_instances = [], [], []
     html = build_html(entries, config)
     assert html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0].strip() == "<p>Nothing.</p>"
-    assert "more than one patient" not in html
+    assert "need a look" not in html
 
 
 def test_scrubbed_values_and_private_elements_are_counted_per_session(tmp_path):

@@ -187,6 +187,7 @@ class FileDeidentifier:
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
         result.patient = patient_token(self.policy.seed, facts.patient_id)
+        result.instance = str(dataset.get("SOPInstanceUID", ""))
         if crosswalk:
             result.crosswalk = (
                 facts.patient_id,

@@ -9,6 +9,7 @@ Rule `publish_session`. Imports no pydicom unless a skipped file must be re-read
 from __future__ import annotations
 
 import errno
+import filecmp
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from dicom_deid.records import (
     FileResult,
     Outcome,
     PatientGroup,
+    RepeatedInstance,
     SessionReport,
     SessionState,
     SkippedFile,
@@ -130,6 +132,21 @@ def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
     return sorted(groups, key=lambda g: (-g.files, g.first_file))
 
 
+def repeated_instances(written: list[FileResult], files_dir: Path) -> list[RepeatedInstance]:
+    """Every published file whose SOP instance an earlier file (by path) holds too, and whether the two are the
+    same bytes: conversion keeps one of them (dcm2niix: "DUPLICATES REMOVED"), and a recipient gets both."""
+    first: dict[str, str] = {}
+    repeats = []
+    for result in sorted(written, key=lambda r: r.relpath):
+        if not result.instance:
+            continue
+        same_as = first.setdefault(result.instance, result.relpath)
+        if same_as != result.relpath:
+            identical = filecmp.cmp(files_dir / same_as, files_dir / result.relpath, shallow=False)
+            repeats.append(RepeatedInstance(result.relpath, same_as, identical))
+    return repeats
+
+
 def session_report(
     session: str,
     sources: Sources,
@@ -199,7 +216,7 @@ def publish_session(
     report = session_report(session, sources, results, checks, settings, left_out)
     if report.verification == Verdict.FAIL.value:
         raise session_error(session, verification_failures(checks), "verification failure(s)", left_out)
-    written = [r.relpath for r in results if r.outcome is Outcome.WRITTEN]
+    written = [r for r in results if r.outcome is Outcome.WRITTEN]
     if left_out and not written:
         failures = [Failure(item.path, item.reason) for item in left_out]
         raise session_error(session, failures, "file(s) left out and not one left to publish")
@@ -211,8 +228,12 @@ def publish_session(
             f"{g.files} file(s) in {g.series} series, first {g.first_file}" for g in report.patient_groups
         )
         log.warning("%s: holds %d patients (distinct PatientIDs): %s", session, len(report.patient_groups), groups)
+    report.repeated_instances = repeated_instances(written, files_dir)  # every file is there: verification passed
+    for repeat in report.repeated_instances:
+        how = "same bytes" if repeat.identical else "other bytes"
+        log.warning("%s: %s repeats the SOP instance of %s (%s)", session, repeat.path, repeat.same_as, how)
     if final.suffix == ".zip":
-        write_zip(files_dir, written, final)
+        write_zip(files_dir, [r.relpath for r in written], final)
     else:
         move_into_place(files_dir, final)
     write_report(report_path, report)

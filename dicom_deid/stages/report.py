@@ -280,9 +280,9 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
 
 
 def _attention(entries: list[SessionEntry]) -> str:
-    """A box at the top naming every session not (yet) in the output, and every one holding more than one patient."""
+    """A box at the top naming every session not (yet) in the output, and every published one that needs a look."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
-    mixed = _mixed_patients(entries)
+    look = [(e, phrases) for e in entries if (phrases := _needs_a_look(e.report))]
     lines = []
     if waiting:
         names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
@@ -290,33 +290,50 @@ def _attention(entries: list[SessionEntry]) -> str:
             f"<p>{len(waiting)} session(s) not in the output: {names}. "
             "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p>"
         )
-    if mixed:
-        names = ", ".join(f"{_e(e.label)} ({len(e.report.patient_groups)})" for e in mixed)
-        lines.append(
-            f"<p>{len(mixed)} published session(s) hold more than one patient: {names}. See <em>Needs a look</em>.</p>"
-        )
+    if look:
+        names = ", ".join(f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look)
+        lines.append(f"<p>{len(look)} published session(s) need a look: {names}. See <em>Needs a look</em>.</p>")
     return f'<div class="box">{"".join(lines)}</div>' if lines else ""
 
 
-def _mixed_patients(entries: list[SessionEntry]) -> list[SessionEntry]:
-    return [e for e in entries if e.report is not None and e.report.patient_groups]
+def _needs_a_look(report: SessionReport | None) -> list[str]:
+    """What a published session's reader should look at, one short phrase each."""
+    if report is None:
+        return []
+    phrases = []
+    if report.patient_groups:
+        phrases.append(f"{len(report.patient_groups)} patients")
+    if report.repeated_instances:
+        phrases.append(f"{len(report.repeated_instances)} file(s) repeating an instance")
+    if report.burned_in:
+        phrases.append(f"{len(report.burned_in)} file(s) whose pixels may show text")
+    return phrases
 
 
 def _look_section(entries: list[SessionEntry]) -> str:
-    """Published sessions that hold more than one patient, and published files whose pixels may show text."""
+    """Published sessions that hold more than one patient or repeat an instance, and files whose pixels may
+    show text."""
+    published = [e for e in entries if e.report is not None]
     mixed = [
         [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
-        for e in _mixed_patients(entries)
+        for e in published
         for n, group in enumerate(e.report.patient_groups, 1)
+    ]
+    repeats = [
+        [
+            _e(e.label),
+            f"<code>{_e(r.path)}</code>",
+            f"<code>{_e(r.same_as)}</code>",
+            "the same" if r.identical else "different",
+        ]
+        for e in published
+        for r in e.report.repeated_instances
     ]
     burned_in = [
         [_e(e.label), f"<code>{_e(item.path)}</code>", _e(item.reason)]
-        for e in entries
-        if e.report is not None
+        for e in published
         for item in e.report.burned_in
     ]
-    if not mixed and not burned_in:
-        return "<p>Nothing.</p>"
     parts = []
     if mixed:
         parts.append(
@@ -325,13 +342,20 @@ def _look_section(entries: list[SessionEntry]) -> str:
             "files are found by the first of them; move a stray study out of the session folder and rerun.</p>"
             + _table(["session", "patient", "files", "series", "first file"], mixed)
         )
+    if repeats:
+        parts.append(
+            "<h3>Files repeating another file's instance</h3><p>Two files of a session hold the same SOP "
+            "instance: an export copied twice into the session folder, or an image sent again after a change. "
+            "Both are published; conversion keeps one of them. Remove the copy from the input and rerun, unless "
+            "both are wanted.</p>" + _table(["session", "file", "same instance as", "bytes"], repeats)
+        )
     if burned_in:
         parts.append(
             "<h3>Published files whose pixels may show text</h3><p>Names and dates burned into the image are not "
             "cleaned under profile <code>minimal</code>; look at these images before the data leave.</p>"
             + _table(["session", "file (path inside the session)", "why"], burned_in)
         )
-    return "".join(parts)
+    return "".join(parts) or "<p>Nothing.</p>"
 
 
 def _rerun_section(entries: list[SessionEntry], paths: Paths) -> str:

@@ -1,5 +1,6 @@
-"""A session folder whose files belong to more than one patient is published with a warning that finds each
-patient's files: a study exported into the wrong subject's folder must not pass unseen. On pydicom's real files."""
+"""What a session's reader should look at is published with a warning that finds the files: more than one
+patient in a session (a study exported into the wrong subject's folder), and files that repeat another file's
+SOP instance (an export copied twice). On pydicom's real files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import pydicom
 from pydicom.data import get_testdata_file
 
 from dicom_deid.records import Sources, default_policy, to_json
@@ -22,12 +24,13 @@ CT, MR, NO_ID = "CT_small.dcm", "MR_small.dcm", "JPEGLSNearLossless_08.dcm"
 
 
 def _publish(tmp_path: Path, layout: dict[str, str], **policy):
-    """Copy packaged files to `layout`'s paths, then anonymize and publish them as session S_01."""
+    """Copy files (pydicom's by name, or by absolute path) to `layout`'s paths, then anonymize and publish them
+    as session S_01."""
     sources = []
     for relpath, packaged in sorted(layout.items()):
         path = tmp_path / "in" / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(get_testdata_file(packaged), path)
+        shutil.copyfile(packaged if Path(packaged).is_absolute() else get_testdata_file(packaged), path)
         sources.append((relpath, str(path)))
     staged, files = Sources(sources), tmp_path / "work" / "files"
     results = anonymize_session(staged, files, default_policy(SEED, **policy), 1, "S_01")
@@ -75,3 +78,28 @@ def test_the_summary_counts_patients_per_session(tmp_path):
     entry = SessionEntry("S", "01", "S_01", report.state.value, report=report, label="S_01")
     header, row = (line.split("\t") for line in summary_table([entry]).splitlines())
     assert dict(zip(header, row, strict=True))["patients"] == "2"
+
+
+def test_a_copied_export_is_published_whole_and_each_repeat_is_named(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        report, _ = _publish(tmp_path, {"DICOM/IM1.dcm": CT, "DICOM/IM2.dcm": MR, "copy/IM1.dcm": CT})
+    assert report.state == "published" and report.counts.instances_written == 3  # nothing dropped unasked
+    assert [(r.path, r.same_as, r.identical) for r in report.repeated_instances] == [
+        ("copy/IM1.dcm", "DICOM/IM1.dcm", True)
+    ]
+    assert "S_01: copy/IM1.dcm repeats the SOP instance of DICOM/IM1.dcm (same bytes)" in caplog.text
+
+
+def test_an_instance_sent_again_with_other_bytes_is_told_apart(tmp_path):
+    # The same image resent after a correction: same SOP Instance UID, another description.
+    resent = tmp_path / "resent.dcm"
+    dataset = pydicom.dcmread(get_testdata_file(CT))
+    dataset.StudyDescription = "corrected"
+    dataset.save_as(resent)
+    report, _ = _publish(tmp_path, {"a/IM1.dcm": CT, "b/IM1.dcm": str(resent)})
+    assert [(r.path, r.same_as, r.identical) for r in report.repeated_instances] == [("b/IM1.dcm", "a/IM1.dcm", False)]
+
+
+def test_distinct_instances_are_no_repeats(tmp_path):
+    report, _ = _publish(tmp_path, {"IM1.dcm": CT, "IM2.dcm": MR, "IM3.dcm": NO_ID})
+    assert report.repeated_instances == []
