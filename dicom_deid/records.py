@@ -158,11 +158,14 @@ class SkippedFile:
 
 @dataclass
 class PatientGroup:
-    """The files of one patient of a session that holds more than one, found by its first file; no DICOM value."""
+    """The published files of one patient of a session, found by its first file; no DICOM value."""
 
     files: int
     series: int
     first_file: str
+    # A digest of the PatientID keyed with the key (anonymize.patient_token): equal for the same patient in any
+    # session of this key, so the reports can match patients to subjects; without the key it tells nothing.
+    patient: str = ""
 
 
 @dataclass
@@ -200,8 +203,8 @@ class SessionReport:
     verification: str  # "pass", or "pass, N file(s) left out ..." for a session published in part
     settings: dict  # the options that shaped the output; never the key
     versions: dict[str, str]
-    # More than one patient (distinct PatientIDs) among the files published: a study exported into the wrong
-    # subject's folder. Empty for one patient, and in reports written before it was added.
+    # Each patient (distinct PatientID) of the files published, largest first; more than one: a study exported
+    # into the wrong subject's folder. Empty in reports written before it was added.
     patient_groups: list[PatientGroup] = field(default_factory=list)
     repeated_instances: list[RepeatedInstance] = field(default_factory=list)
 

@@ -136,17 +136,17 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
     paths = Paths.from_config(config)
     deep = "EXPORT/PACS/ST0001/SE0004_T1_MPRAGE_SAG_1MM_ISO_ACCELERATED_GRAPPA2_NAVIGATED/IM00001234567890.dcm"
 
-    def report(session: str, left_out: list[SkippedFile], patient_groups=()) -> SessionReport:
+    def report(session: str, left_out: list[SkippedFile], patient_groups) -> SessionReport:
         return SessionReport(
             session=session,
             state=SessionState.PUBLISHED_IN_PART if left_out else SessionState.PUBLISHED,
-            counts=Counts(17, 15 - len(left_out), 6, "CT,MR,OT", 2, 0, 1, patients=len(patient_groups) or 1),
+            counts=Counts(17, 15 - len(left_out), 6, "CT,MR,OT", 2, 0, 1, patients=len(patient_groups)),
             skipped=[SkippedFile("notes.txt", "notes.txt: not DICOM")],
             files_left_out=left_out,
             repaired_values_by_keyword={"StudyDate": 1},
             scrubbed={"PatientName in StudyDescription": 2, "PatientID in private (0029,xx20)": 1},
             private_elements={"kept": 12, "removed": 40},
-            burned_in=[SkippedFile(deep, "secondary capture")] if patient_groups else [],
+            burned_in=[SkippedFile(deep, "secondary capture")] if len(patient_groups) > 1 else [],
             profile_actions={},
             checks={name: Check(Verdict.PASS) for name in CHECKS},
             verification="pass" if not left_out else "pass, 1 file(s) left out (see files_left_out)",
@@ -154,16 +154,17 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
             versions={"dicognito": "0.19.0", "pydicom": "3.0.2"},
             patient_groups=list(patient_groups),
             repeated_instances=[RepeatedInstance("copy/IM0001.dcm", "ST0001/SE0001/IM0001.dcm", True)]
-            if patient_groups
+            if len(patient_groups) > 1
             else [],
         )
 
     # Two patients (a study exported into the wrong subject's folder), a file copied twice, and a capture whose
-    # pixels may show text.
-    strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm"), PatientGroup(3, 1, deep)]
+    # pixels may show text; the subject's other session is of a third patient.
+    strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm", "a1"), PatientGroup(3, 1, deep, "b2")]
     write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", [], strays))
     left_out = [SkippedFile(deep, "failed verification: no_original_values_in_bytes")]
-    write_record(Path(paths.session_report("SUBJ_0001", "02")), report("SUBJ_0001_02", left_out))
+    one = [PatientGroup(14, 6, "ST0001/SE0001/IM0001.dcm", "c3")]
+    write_record(Path(paths.session_report("SUBJ_0001", "02")), report("SUBJ_0001_02", left_out, one))
     failed = SessionStatus(
         session="SUBJ_0002_01",
         subject="SUBJ_0002",

@@ -17,6 +17,7 @@ from dicom_deid.paths import Paths, session_of_status
 from dicom_deid.records import (
     FORMAT_VERSION,
     Failure,
+    PatientGroup,
     SessionState,
     SessionStatus,
     read_record,
@@ -163,9 +164,11 @@ def test_two_patients_a_repeated_instance_and_pixels_that_may_show_text_need_a_l
     assert "<h3>Sessions holding more than one patient</h3>" in look
     assert "<code>ST0001/SE0001/IM0001.dcm</code>" in look and '<td class="n">12</td>' in look
     assert "<h3>Published files whose pixels may show text</h3>" in look and "secondary capture" in look
+    assert "subject SUBJ_0001: its sessions hold 3 different patients" in look
+    assert "SUBJ_0001_01 (patient 1, 2), SUBJ_0001_02 (patient 3)" in look
     repeats = look.split("<h3>Files repeating another file's instance</h3>")[1].split("<h3>")[0]
     assert "<code>copy/IM0001.dcm</code>" in repeats and "<td>the same</td>" in repeats
-    assert "SUBJ_0001_02" not in look  # one patient, no capture
+    assert "SUBJ_0001_02" not in look.split("<h3>Sessions holding")[1]  # one patient, no capture
 
 
 def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):
@@ -173,7 +176,8 @@ def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):
     entries = read_sessions(Paths.from_config(config), sessions)
     for entry in entries:
         if entry.report is not None:
-            entry.report.patient_groups, entry.report.burned_in, entry.report.repeated_instances = [], [], []
+            entry.report.patient_groups = [PatientGroup(14, 6, "IM1.dcm", "a1")]  # the same patient in each
+            entry.report.burned_in, entry.report.repeated_instances = [], []
     html = build_html(entries, config)
     assert html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0].strip() == "<p>Nothing.</p>"
     assert "need a look" not in html

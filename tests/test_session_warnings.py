@@ -15,27 +15,27 @@ from pydicom.data import get_testdata_file
 from dicom_deid.records import Sources, default_policy, to_json
 from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.publish import publish_session
-from dicom_deid.stages.report import SessionEntry, summary_table
-from helpers import read
+from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, summary_table
+from helpers import DEFAULT_CONFIG, read
 
 SEED = "patients test key"
 # Real files of three patients, PatientID 1CT1, 4MR1 and none.
 CT, MR, NO_ID = "CT_small.dcm", "MR_small.dcm", "JPEGLSNearLossless_08.dcm"
 
 
-def _publish(tmp_path: Path, layout: dict[str, str], **policy):
+def _publish(tmp_path: Path, layout: dict[str, str], session: str = "S_01", **policy):
     """Copy files (pydicom's by name, or by absolute path) to `layout`'s paths, then anonymize and publish them
-    as session S_01."""
+    as `session` into tmp_path / "out"."""
     sources = []
     for relpath, packaged in sorted(layout.items()):
-        path = tmp_path / "in" / relpath
+        path = tmp_path / "in" / session / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(packaged if Path(packaged).is_absolute() else get_testdata_file(packaged), path)
         sources.append((relpath, str(path)))
-    staged, files = Sources(sources), tmp_path / "work" / "files"
-    results = anonymize_session(staged, files, default_policy(SEED, **policy), 1, "S_01")
-    report_path = tmp_path / "reports" / "S_01.json"
-    report = publish_session(staged, results, files, tmp_path / "out" / "S_01", report_path, "S_01", {})
+    staged, files = Sources(sources), tmp_path / "work" / session
+    results = anonymize_session(staged, files, default_policy(SEED, **policy), 1, session)
+    report_path = tmp_path / "reports" / f"{session}.json"
+    report = publish_session(staged, results, files, tmp_path / "out" / session, report_path, session, {})
     return report, results
 
 
@@ -58,7 +58,7 @@ def test_a_study_of_another_patient_in_the_session_is_counted_and_found(tmp_path
 def test_one_patient_and_files_without_a_patient_id_need_no_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         report, _ = _publish(tmp_path, {"IM1.dcm": CT, "SC/no_id.dcm": NO_ID})
-    assert report.counts.patients == 1 and report.patient_groups == []
+    assert report.counts.patients == 1 and [g.first_file for g in report.patient_groups] == ["IM1.dcm"]
     assert read(tmp_path / "out" / "S_01" / "IM1.dcm").PatientID  # the count is of the IDs written
     assert "patients" not in caplog.text
 
@@ -103,3 +103,32 @@ def test_an_instance_sent_again_with_other_bytes_is_told_apart(tmp_path):
 def test_distinct_instances_are_no_repeats(tmp_path):
     report, _ = _publish(tmp_path, {"IM1.dcm": CT, "IM2.dcm": MR, "IM3.dcm": NO_ID})
     assert report.repeated_instances == []
+
+
+def test_a_study_in_the_wrong_subjects_folder_is_matched_across_sessions(tmp_path):
+    # Subject A's second session is patient 4MR1's, and the same CT study was also put into subject B's folder.
+    reports = {
+        ("A", "01"): _publish(tmp_path, {"IM1.dcm": CT}, "A_01")[0],
+        ("A", "02"): _publish(tmp_path, {"IM1.dcm": MR}, "A_02")[0],
+        ("B", "01"): _publish(tmp_path, {"IM1.dcm": CT}, "B_01")[0],
+        ("C", "01"): _publish(tmp_path, {"IM1.dcm": NO_ID}, "C_01")[0],  # no PatientID: matches nothing
+    }
+    entries = [SessionEntry(s, e, f"{s}_{e}", "published", report=r, label=f"{s}_{e}") for (s, e), r in reports.items()]
+    assert patient_mismatches(entries) == [
+        ("one patient under subjects A, B", ["A_01", "B_01"]),
+        ("subject A: its sessions hold 2 different patients", ["A_01 (patient 1)", "A_02 (patient 2)"]),
+    ]
+    config = {**DEFAULT_CONFIG, **{key: str(tmp_path / key) for key in ("output_dir", "work_dir", "log_dir")}}
+    html = build_html(entries, config)
+    assert "Subjects and patients do not match: one patient under subjects A, B; subject A:" in html
+    for original in ("1CT1", "4MR1"):
+        assert original not in html
+
+
+def test_one_patient_per_subject_over_sessions_matches(tmp_path):
+    reports = {
+        "01": _publish(tmp_path, {"IM1.dcm": CT}, "A_01")[0],
+        "02": _publish(tmp_path, {"IM2.dcm": CT}, "A_02")[0],
+    }
+    entries = [SessionEntry("A", e, f"A_{e}", "published", report=r, label=f"A_{e}") for e, r in reports.items()]
+    assert patient_mismatches(entries) == []

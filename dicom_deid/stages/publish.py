@@ -127,7 +127,8 @@ def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
         if result.patient:
             by_patient.setdefault(result.patient, []).append(result)
     groups = [
-        PatientGroup(len(files), len({f.series for f in files}), files[0].relpath) for files in by_patient.values()
+        PatientGroup(len(files), len({f.series for f in files}), files[0].relpath, patient)
+        for patient, files in by_patient.items()
     ]
     return sorted(groups, key=lambda g: (-g.files, g.first_file))
 
@@ -194,7 +195,7 @@ def session_report(
         verification=_verification(checks, left_out),
         settings=settings,
         versions={name: version(name) for name in ("dicognito", "pydicom")},
-        patient_groups=patients if len(patients) > 1 else [],
+        patient_groups=patients,
     )
 
 
@@ -223,7 +224,7 @@ def publish_session(
     log.info("%s: every check passed: %s", session, ", ".join(checks))
     for item in left_out:
         log.warning("%s: left out (on_bad_file: skip_file): %s: %s", session, item.path, item.reason)
-    if report.patient_groups:
+    if len(report.patient_groups) > 1:
         groups = "; ".join(
             f"{g.files} file(s) in {g.series} series, first {g.first_file}" for g in report.patient_groups
         )

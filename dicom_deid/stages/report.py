@@ -283,6 +283,7 @@ def _attention(entries: list[SessionEntry]) -> str:
     """A box at the top naming every session not (yet) in the output, and every published one that needs a look."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
     look = [(e, phrases) for e in entries if (phrases := _needs_a_look(e.report))]
+    mismatches = patient_mismatches(entries)
     lines = []
     if waiting:
         names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
@@ -293,6 +294,9 @@ def _attention(entries: list[SessionEntry]) -> str:
     if look:
         names = ", ".join(f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look)
         lines.append(f"<p>{len(look)} published session(s) need a look: {names}. See <em>Needs a look</em>.</p>")
+    if mismatches:
+        what = "; ".join(what for what, _ in mismatches)
+        lines.append(f"<p>Subjects and patients do not match: {_e(what)}. See <em>Needs a look</em>.</p>")
     return f'<div class="box">{"".join(lines)}</div>' if lines else ""
 
 
@@ -301,13 +305,47 @@ def _needs_a_look(report: SessionReport | None) -> list[str]:
     if report is None:
         return []
     phrases = []
-    if report.patient_groups:
+    if len(report.patient_groups) > 1:
         phrases.append(f"{len(report.patient_groups)} patients")
     if report.repeated_instances:
         phrases.append(f"{len(report.repeated_instances)} file(s) repeating an instance")
     if report.burned_in:
         phrases.append(f"{len(report.burned_in)} file(s) whose pixels may show text")
     return phrases
+
+
+def _patients(entry: SessionEntry) -> list[str]:
+    return [group.patient for group in entry.report.patient_groups if group.patient]
+
+
+def patient_mismatches(entries: list[SessionEntry]) -> list[tuple[str, list[str]]]:
+    """(what, the sessions) for each patient published under more than one subject, and each subject whose
+    published sessions hold more patients between them than any one of them holds (a session of two patients is
+    named on its own): a study exported into the wrong subject's folder, whole."""
+    published = [e for e in entries if e.report is not None]
+    subjects: dict[str, set[str]] = {}
+    sessions: dict[str, list[str]] = {}
+    for entry in published:
+        for patient in _patients(entry):
+            subjects.setdefault(patient, set()).add(entry.subject)
+            sessions.setdefault(patient, []).append(entry.label)
+    found = [
+        (f"one patient under subjects {', '.join(sorted(subjects[patient]))}", sessions[patient])
+        for patient in sorted(subjects, key=lambda p: sessions[p])
+        if len(subjects[patient]) > 1
+    ]
+    by_subject: dict[str, list[SessionEntry]] = {}
+    for entry in published:
+        by_subject.setdefault(entry.subject, []).append(entry)
+    for subject, its in sorted(by_subject.items()):
+        numbers: dict[str, int] = {}  # the subject's patients, numbered as first met
+        for entry in its:
+            for patient in _patients(entry):
+                numbers.setdefault(patient, len(numbers) + 1)
+        if len(numbers) > max(len(_patients(e)) for e in its):
+            labels = [f"{e.label} (patient {', '.join(str(numbers[p]) for p in _patients(e)) or 'none'})" for e in its]
+            found.append((f"subject {subject}: its sessions hold {len(numbers)} different patients", labels))
+    return found
 
 
 def _look_section(entries: list[SessionEntry]) -> str:
@@ -317,6 +355,7 @@ def _look_section(entries: list[SessionEntry]) -> str:
     mixed = [
         [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
         for e in published
+        if len(e.report.patient_groups) > 1
         for n, group in enumerate(e.report.patient_groups, 1)
     ]
     repeats = [
@@ -334,7 +373,15 @@ def _look_section(entries: list[SessionEntry]) -> str:
         for e in published
         for item in e.report.burned_in
     ]
+    mismatches = [[_e(what), _e(", ".join(labels))] for what, labels in patient_mismatches(entries)]
     parts = []
+    if mismatches:
+        parts.append(
+            "<h3>Subjects and patients that do not match</h3><p>Across sessions, by PatientID: the same patient "
+            "under two subjects (a study copied into another subject's folder, or one person enrolled twice), or a "
+            "subject whose sessions belong to different patients. Open a session's files to see its pseudonymous "
+            "PatientID; the crosswalk, if kept, maps it to the original.</p>" + _table(["what", "sessions"], mismatches)
+        )
     if mixed:
         parts.append(
             "<h3>Sessions holding more than one patient</h3><p>Their files carry more than one PatientID: a study "
