@@ -121,6 +121,7 @@ def test_a_study_in_the_wrong_subjects_folder_is_matched_across_sessions(tmp_pat
     config = {**DEFAULT_CONFIG, **{key: str(tmp_path / key) for key in ("output_dir", "work_dir", "log_dir")}}
     html = build_html(entries, config)
     assert "Subjects and patients do not match: one patient under subjects A, B; subject A:" in html
+    assert "sessions of different patients moved by different offsets" in html  # date_shift: per_subject
     for original in ("1CT1", "4MR1"):
         assert original not in html
 

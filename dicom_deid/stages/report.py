@@ -348,7 +348,7 @@ def patient_mismatches(entries: list[SessionEntry]) -> list[tuple[str, list[str]
     return found
 
 
-def _look_section(entries: list[SessionEntry]) -> str:
+def _look_section(entries: list[SessionEntry], config: dict) -> str:
     """Published sessions that hold more than one patient or repeat an instance, and files whose pixels may
     show text."""
     published = [e for e in entries if e.report is not None]
@@ -380,7 +380,14 @@ def _look_section(entries: list[SessionEntry]) -> str:
             "<h3>Subjects and patients that do not match</h3><p>Across sessions, by PatientID: the same patient "
             "under two subjects (a study copied into another subject's folder, or one person enrolled twice), or a "
             "subject whose sessions belong to different patients. Open a session's files to see its pseudonymous "
-            "PatientID; the crosswalk, if kept, maps it to the original.</p>" + _table(["what", "sessions"], mismatches)
+            "PatientID; the crosswalk, if kept, maps it to the original.</p>"
+            + (
+                "<p>With <code>date_shift: per_subject</code> the offset follows the PatientID: sessions of "
+                "different patients moved by different offsets, so the intervals between them are not kept.</p>"
+                if config.get("date_shift") == "per_subject"
+                else ""
+            )
+            + _table(["what", "sessions"], mismatches)
         )
     if mixed:
         parts.append(
@@ -474,7 +481,7 @@ def build_html(entries: list[SessionEntry], config: dict) -> str:
 {_bar_chart("Instances per session", {e.label: e.report.counts.instances_written for e in with_report})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
 <h2>Needs a look</h2>
-{_look_section(entries)}
+{_look_section(entries, config)}
 <h2>Failed sessions</h2>
 {_failed_section(entries, paths)}
 <h2>How to rerun</h2>
