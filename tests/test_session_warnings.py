@@ -16,7 +16,7 @@ from dicom_deid.records import Sources, default_policy, to_json
 from dicom_deid.stages.anonymize import anonymize_session
 from dicom_deid.stages.publish import publish_session
 from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, summary_table
-from helpers import DEFAULT_CONFIG, read
+from helpers import DEFAULT_CONFIG, read, run_snakemake
 
 SEED = "patients test key"
 # Real files of three patients, PatientID 1CT1, 4MR1 and none.
@@ -133,3 +133,36 @@ def test_one_patient_per_subject_over_sessions_matches(tmp_path):
     }
     entries = [SessionEntry("A", e, f"A_{e}", "published", report=r, label=f"A_{e}") for e, r in reports.items()]
     assert patient_mismatches(entries) == []
+
+
+DICOMDIR_TREE = Path(get_testdata_file("DICOMDIR")).parent
+
+
+def test_pydicoms_real_multi_study_tree_matched_to_subjects_through_the_workflow(tmp_path):
+    # pydicom's real export: patient 98890234 has a CT study (98892001) and MR studies (98892003); patient
+    # 77654033 a CR and a CT study. Put in as sites do: a study per session, and one CT study misfiled as
+    # subject A's third session and exported also into B's folder.
+    sessions = {
+        ("A", "01"): ["98892001"],
+        ("A", "02"): ["98892003"],
+        ("A", "03"): ["77654033/CT2"],
+        ("B", "01"): ["77654033/CR1", "77654033/CR2", "77654033/CR3", "77654033/CT2"],
+    }
+    for (subject, ses), folders in sessions.items():
+        for folder in folders:
+            shutil.copytree(
+                DICOMDIR_TREE / folder, tmp_path / "input" / subject / "imaging" / f"{subject}_{ses}" / folder
+            )
+    run_snakemake(tmp_path)
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    look = page.split("<h2>Needs a look</h2>")[1].split("<h2>")[0]
+    rows = [row.split("</td><td>") for row in look.split("<tr><td>")[1:]]
+    found = {row[0]: row[1].split("</td>")[0] for row in rows if row[0].startswith(("one patient", "subject"))}
+    assert found == {
+        "one patient under subjects A, B": "A_03, B_01",
+        "subject A: its sessions hold 2 different patients": "A_01 (patient 1), A_02 (patient 1), A_03 (patient 2)",
+    }
+    # The files repeated between A_03 and B_01 are in other sessions: no repeat within a session is claimed.
+    assert "Files repeating another file" not in look
+    report = json.loads((tmp_path / "output" / "reports" / "A" / "A_02.json").read_text())
+    assert report["counts"]["patients"] == 1 and report["counts"]["series"] >= 3
