@@ -12,7 +12,7 @@ rule dataset_summary:
     input:
         reports=every_session(PATHS.session_report),
     output:
-        summary=PATHS.summary,
+        summary=report(PATHS.summary, caption="../docs/report/summary.rst", category="De-identification"),
     log:
         PATHS.log("dataset_summary"),
     conda:
@@ -28,7 +28,7 @@ rule html_report:
     input:
         reports=every_session(PATHS.session_report),
     output:
-        html=PATHS.html_report,
+        html=report(PATHS.html_report, caption="../docs/report/page.rst", category="De-identification"),
     log:
         PATHS.log("html_report"),
     conda:

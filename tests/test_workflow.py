@@ -92,6 +92,20 @@ def test_no_planted_identifier_anywhere_under_output_or_in_logs(run):
     assert not any(value.encode() in run.log.encode() for value in [key.decode()]), "key in snakemake output"
 
 
+def test_snakemakes_run_report_carries_the_workflows_page_and_summary_and_no_identifier(run, tmp_path):
+    archive = tmp_path / "run-report.zip"
+    run_snakemake(run.workdir, "--report", str(archive))
+    with zipfile.ZipFile(archive) as report:
+        files = {name: report.read(name) for name in report.namelist()}
+    ours = [(run.output / "reports" / name).read_bytes() for name in ("report.html", "summary.tsv")]
+    assert files["run-report/report.html"] not in ours  # Snakemake's own page, with ours beside it
+    assert all(content in files.values() for content in ours)
+    planted = planted_values(run.tree)
+    key = (run.workdir / "keys" / "deid.key").read_bytes().strip()
+    for name, content in files.items():
+        assert not [value for value in planted if value in content] and key not in content, name
+
+
 def test_original_uids_and_identifiers_gone_from_output_bytes(run):
     for (subject, session), expected in run.tree.expected_dicoms.items():
         for relpath in expected:
