@@ -279,11 +279,11 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
     return "".join(parts)
 
 
-def _attention(entries: list[SessionEntry]) -> str:
-    """A box at the top naming every session not (yet) in the output, and every published one that needs a look."""
+def _attention(entries: list[SessionEntry], mismatches: list[tuple[str, list[str]]]) -> str:
+    """A box at the top naming every session not (yet) in the output, every published one that needs a look, and
+    the subjects and patients that do not match (patient_mismatches)."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
     look = [(e, phrases) for e in entries if (phrases := _needs_a_look(e.report))]
-    mismatches = patient_mismatches(entries)
     lines = []
     if waiting:
         names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
@@ -348,9 +348,9 @@ def patient_mismatches(entries: list[SessionEntry]) -> list[tuple[str, list[str]
     return found
 
 
-def _look_section(entries: list[SessionEntry], config: dict) -> str:
-    """Published sessions that hold more than one patient or repeat an instance, and files whose pixels may
-    show text."""
+def _look_section(entries: list[SessionEntry], mismatches: list[tuple[str, list[str]]], config: dict) -> str:
+    """Subjects and patients that do not match (patient_mismatches), published sessions that hold more than one
+    patient or repeat an instance, and published files whose pixels may show text."""
     published = [e for e in entries if e.report is not None]
     mixed = [
         [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
@@ -373,9 +373,9 @@ def _look_section(entries: list[SessionEntry], config: dict) -> str:
         for e in published
         for item in e.report.burned_in
     ]
-    mismatches = [[_e(what), _e(", ".join(labels))] for what, labels in patient_mismatches(entries)]
+    mismatch_rows = [[_e(what), _e(", ".join(labels))] for what, labels in mismatches]
     parts = []
-    if mismatches:
+    if mismatch_rows:
         parts.append(
             "<h3>Subjects and patients that do not match</h3><p>Across sessions, by PatientID: the same patient "
             "under two subjects (a study copied into another subject's folder, or one person enrolled twice), or a "
@@ -387,7 +387,7 @@ def _look_section(entries: list[SessionEntry], config: dict) -> str:
                 if config.get("date_shift") == "per_subject"
                 else ""
             )
-            + _table(["what", "sessions"], mismatches)
+            + _table(["what", "sessions"], mismatch_rows)
         )
     if mixed:
         parts.append(
@@ -439,6 +439,7 @@ def _count_sections(entries: list[SessionEntry]) -> str:
 
 def build_html(entries: list[SessionEntry], config: dict) -> str:
     paths = Paths.from_config(config)
+    mismatches = patient_mismatches(entries)
     with_report = [e for e in entries if e.report is not None]
     published = [e.report for e in with_report]
     states = {state: sum(e.state == state for e in entries) for state in STATE_LABELS}
@@ -475,13 +476,13 @@ def build_html(entries: list[SessionEntry], config: dict) -> str:
 <body>
 <h1>De-identification report</h1>
 <p>{len(entries)} session(s): {counts_text}. {total} DICOM instance(s) de-identified and published.</p>
-{_attention(entries)}
+{_attention(entries, mismatches)}
 <h2>Sessions</h2>
 {_table(session_header, _session_rows(entries))}
 {_bar_chart("Instances per session", {e.label: e.report.counts.instances_written for e in with_report})}
 {_bar_chart("Sessions per modality", dict(sorted(modalities.items())))}
 <h2>Needs a look</h2>
-{_look_section(entries, config)}
+{_look_section(entries, mismatches, config)}
 <h2>Failed sessions</h2>
 {_failed_section(entries, paths)}
 <h2>How to rerun</h2>
