@@ -113,6 +113,7 @@ class FileResult:
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
     patient: str = ""  # whose file it is: a keyed digest of PatientID (anonymize.patient_token), "" for none
     instance: str = ""  # the pseudonymous SOPInstanceUID, to find files that repeat an instance
+    study_day: int = 0  # the StudyDate as a day number moved by a keyed offset (anonymize.study_day); 0 for none
     burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
     profile_actions: dict[str, int] = field(default_factory=dict)  # profile basic: attributes per action X Z D K C U
     # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
@@ -166,6 +167,10 @@ class PatientGroup:
     # A digest of the PatientID keyed with the key (anonymize.patient_token): equal for the same patient in any
     # session of this key, so the reports can match patients to subjects; without the key it tells nothing.
     patient: str = ""
+    # The days its studies lie on (files with a StudyDate), and the days from the first to the last: a session is
+    # one visit, so more than one day is two visits in one session folder. Distances only, never a date.
+    study_days: int = 0
+    span_days: int = 0
 
 
 @dataclass

@@ -158,9 +158,9 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
             else [],
         )
 
-    # Two patients (a study exported into the wrong subject's folder), a file copied twice, and a capture whose
-    # pixels may show text; the subject's other session is of a third patient.
-    strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm", "a1"), PatientGroup(3, 1, deep, "b2")]
+    # Two patients (a study exported into the wrong subject's folder), the first's studies a week apart, a file
+    # copied twice, and a capture whose pixels may show text; the subject's other session is of a third patient.
+    strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm", "a1", 2, 7), PatientGroup(3, 1, deep, "b2", 1, 0)]
     write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", [], strays))
     left_out = [SkippedFile(deep, "failed verification: no_original_values_in_bytes")]
     one = [PatientGroup(14, 6, "ST0001/SE0001/IM0001.dcm", "c3")]

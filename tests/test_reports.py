@@ -157,8 +157,8 @@ def test_two_patients_a_repeated_instance_and_pixels_that_may_show_text_need_a_l
     html = build_html(read_sessions(Paths.from_config(config), sessions), config)
     box = html.split('<div class="box">')[1].split("</div>")[0]
     assert (
-        "1 published session(s) need a look: SUBJ_0001_01 (2 patients; 1 file(s) repeating an instance; "
-        "1 file(s) whose pixels may show text)" in box
+        "1 published session(s) need a look: SUBJ_0001_01 (2 patients; studies on 2 days; "
+        "1 file(s) repeating an instance; 1 file(s) whose pixels may show text)" in box
     )
     look = html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0]
     assert "<h3>Sessions holding more than one patient</h3>" in look
@@ -166,6 +166,8 @@ def test_two_patients_a_repeated_instance_and_pixels_that_may_show_text_need_a_l
     assert "<h3>Published files whose pixels may show text</h3>" in look and "secondary capture" in look
     assert "subject SUBJ_0001: its sessions hold 3 different patients" in look
     assert "SUBJ_0001_01 (patient 1, 2), SUBJ_0001_02 (patient 3)" in look
+    days = look.split("<h3>Sessions whose studies lie on more than one day</h3>")[1].split("<h3>")[0]
+    assert '<td>SUBJ_0001_01</td><td class="n">2</td><td class="n">7</td>' in days
     repeats = look.split("<h3>Files repeating another file's instance</h3>")[1].split("<h3>")[0]
     assert "<code>copy/IM0001.dcm</code>" in repeats and "<td>the same</td>" in repeats
     assert "SUBJ_0001_02" not in look.split("<h3>Sessions holding")[1]  # one patient, no capture

@@ -4,6 +4,7 @@ SOP instance (an export copied twice). On pydicom's real files."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import shutil
@@ -13,7 +14,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from dicom_deid.records import Sources, default_policy, to_json
-from dicom_deid.stages.anonymize import anonymize_session
+from dicom_deid.stages.anonymize import anonymize_session, study_day
 from dicom_deid.stages.publish import publish_session
 from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, summary_table
 from helpers import DEFAULT_CONFIG, read, run_snakemake
@@ -162,7 +163,24 @@ def test_pydicoms_real_multi_study_tree_matched_to_subjects_through_the_workflow
         "one patient under subjects A, B": "A_03, B_01",
         "subject A: its sessions hold 2 different patients": "A_01 (patient 1), A_02 (patient 1), A_03 (patient 2)",
     }
+    # B_01 holds 77654033's CR study of 2001-01-01 and CT study of 1995-09-03: two visits in one session folder.
+    days = look.split("<h3>Sessions whose studies lie on more than one day</h3>")[1].split("<h3>")[0]
+    assert '<tr><td>B_01</td><td class="n">2</td><td class="n">1947</td>' in days
+    assert "A_0" not in days and "2001" not in days and "1995" not in days
     # The files repeated between A_03 and B_01 are in other sessions: no repeat within a session is claimed.
     assert "Files repeating another file" not in look
     report = json.loads((tmp_path / "output" / "reports" / "A" / "A_02.json").read_text())
     assert report["counts"]["patients"] == 1 and report["counts"]["series"] >= 3
+
+
+def test_a_study_day_keeps_distances_within_a_patient_and_hides_the_date():
+    def day(patient_id: str, study_date: str, seed: str = SEED) -> int:
+        dataset = pydicom.Dataset()
+        dataset.PatientID, dataset.StudyDate = patient_id, study_date
+        return study_day(seed, dataset)
+
+    assert day("P1", "20010101") - day("P1", "19950903") == 1947  # the real distance
+    assert day("P1", "20010101") != day("P2", "20010101") != day("P1", "20010101", "another key")  # keyed offsets
+    assert day("P1", "20010101") != datetime.date(2001, 1, 1).toordinal()
+    for not_a_day in ("", "19000101", "2001010", "20011301", "2001-01-01"):
+        assert day("P1", not_a_day) == 0

@@ -7,6 +7,7 @@ anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands th
 
 from __future__ import annotations
 
+import datetime
 import hmac
 import io
 import logging
@@ -24,7 +25,12 @@ from pydicom.dataelem import RawDataElement
 from dicom_deid import tags
 from dicom_deid.basic_profile import BasicProfile, dates_moved, record_method
 from dicom_deid.crosswalk import append_rows, offset_in_days
-from dicom_deid.dicognito_adapter import DicognitoAnonymizer, pseudonymous_uid
+from dicom_deid.dicognito_adapter import (
+    DicognitoAnonymizer,
+    date_offset_days,
+    original_patient_id,
+    pseudonymous_uid,
+)
 from dicom_deid.dicomfile import (
     LARGE_VALUE,
     PIXEL_TAGS,
@@ -125,7 +131,8 @@ class FileDeidentifier:
         known = known_values(dataset, self.policy.keep)  # before dicognito replaces them
         moved = dates_moved(dataset, self.policy.keep)
         originals = self.basic.to_keep(dataset) if self.basic is not None else {}
-        result = FileResult("", Outcome.WRITTEN, repaired=self.dicognito.anonymize(dataset))
+        day = study_day(self.policy.seed, dataset)  # before dicognito moves the date
+        result = FileResult("", Outcome.WRITTEN, repaired=self.dicognito.anonymize(dataset), study_day=day)
         result.private_kept, result.private_removed = apply_private_policy(dataset, self.policy.private_tags)
         if self.basic is not None:  # Table E.1-1 after dicognito: its pseudonyms are the dummies the table allows
             result.profile_actions = dict(sorted(self.basic.apply(dataset, originals).items()))
@@ -207,6 +214,19 @@ def patient_token(seed: str, patient_id: str) -> str:
     # The purpose goes into the message: the same key seeds dicognito, whose pseudonyms this must not repeat.
     message = f"dicom-deid patient\0{patient_id}".encode()
     return hmac.new(seed.encode(), message, "sha256").hexdigest()[:16] if patient_id else ""
+
+
+def study_day(seed: str, dataset: pydicom.Dataset) -> int:
+    """The day of the file's study as a number moved by its patient's keyed offset (0: no real StudyDate): the
+    days of one patient and the distances between them are the real ones, the dates are not."""
+    value = str(dataset.get("StudyDate", "") or "").strip()
+    if len(value) != 8 or not value.isdigit() or tags.is_placeholder(value):
+        return 0
+    try:
+        day = datetime.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:  # a malformed date: dicognito_adapter empties it and the report counts it
+        return 0
+    return day.toordinal() + date_offset_days(seed, original_patient_id(dataset))
 
 
 # One per worker process, built by the pool's initializer.

@@ -126,10 +126,13 @@ def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
     for result in sorted(written, key=lambda r: r.relpath):
         if result.patient:
             by_patient.setdefault(result.patient, []).append(result)
-    groups = [
-        PatientGroup(len(files), len({f.series for f in files}), files[0].relpath, patient)
-        for patient, files in by_patient.items()
-    ]
+    groups = []
+    for patient, files in by_patient.items():
+        days = sorted({f.study_day for f in files if f.study_day})
+        span = days[-1] - days[0] if days else 0
+        groups.append(
+            PatientGroup(len(files), len({f.series for f in files}), files[0].relpath, patient, len(days), span)
+        )
     return sorted(groups, key=lambda g: (-g.files, g.first_file))
 
 
@@ -229,6 +232,10 @@ def publish_session(
             f"{g.files} file(s) in {g.series} series, first {g.first_file}" for g in report.patient_groups
         )
         log.warning("%s: holds %d patients (distinct PatientIDs): %s", session, len(report.patient_groups), groups)
+    for group in report.patient_groups:
+        if group.study_days > 1:
+            days = f"{group.study_days} days, {group.span_days} days from first to last"
+            log.warning("%s: its studies lie on %s (first file %s)", session, days, group.first_file)
     report.repeated_instances = repeated_instances(written, files_dir)  # every file is there: verification passed
     for repeat in report.repeated_instances:
         how = "same bytes" if repeat.identical else "other bytes"

@@ -307,6 +307,8 @@ def _needs_a_look(report: SessionReport | None) -> list[str]:
     phrases = []
     if len(report.patient_groups) > 1:
         phrases.append(f"{len(report.patient_groups)} patients")
+    if (days := max((g.study_days for g in report.patient_groups), default=0)) > 1:
+        phrases.append(f"studies on {days} days")
     if report.repeated_instances:
         phrases.append(f"{len(report.repeated_instances)} file(s) repeating an instance")
     if report.burned_in:
@@ -373,6 +375,12 @@ def _look_section(entries: list[SessionEntry], mismatches: list[tuple[str, list[
         for e in published
         for item in e.report.burned_in
     ]
+    many_days = [
+        [_e(e.label), group.study_days, group.span_days, group.files, f"<code>{_e(group.first_file)}</code>"]
+        for e in published
+        for group in e.report.patient_groups
+        if group.study_days > 1
+    ]
     mismatch_rows = [[_e(what), _e(", ".join(labels))] for what, labels in mismatches]
     parts = []
     if mismatch_rows:
@@ -395,6 +403,14 @@ def _look_section(entries: list[SessionEntry], mismatches: list[tuple[str, list[
             "exported into the wrong subject's folder, or one patient registered under two IDs. Each patient's "
             "files are found by the first of them; move a stray study out of the session folder and rerun.</p>"
             + _table(["session", "patient", "files", "series", "first file"], mixed)
+        )
+    if many_days:
+        parts.append(
+            "<h3>Sessions whose studies lie on more than one day</h3><p>A session is one visit: studies of one "
+            "patient on different days are two visits in one session folder, or a visit that crossed midnight. "
+            "Distances in days are the real ones; no date is shown. Where a session holds more than one patient, "
+            "each is counted apart.</p>"
+            + _table(["session", "days", "days from first to last", "files", "first file"], many_days)
         )
     if repeats:
         parts.append(
