@@ -116,12 +116,18 @@ def test_a_failure_newer_than_the_published_report_wins(tmp_path):
 def test_summary_keeps_its_columns_and_adds_state_and_files_left_out(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     table = summary_table(read_sessions(Paths.from_config(config), sessions))
-    added = ["state", "files_left_out", "subject", "patients"]  # appended: readers by position keep working
+    added = ["state", "files_left_out", "subject", "patients", "needs_a_look"]  # appended: readers by position work
     assert table.splitlines()[0].split("\t") == [*OLD_COLUMNS, *added]
     assert list(SUMMARY_COLUMNS) == [*OLD_COLUMNS, *added]
     rows = _rows(table)
     assert rows["SUBJ_0001_01"]["patients"] == "2" and rows["SUBJ_0001_02"]["patients"] == "1"
     assert rows["SUBJ_0002_01"]["patients"] == ""  # failed: nothing published
+    assert rows["SUBJ_0001_01"]["needs_a_look"] == (
+        "subjects and patients do not match; 2 patients; studies on 2 days; 1 file(s) repeating an instance; "
+        "1 file(s) whose pixels may show text"
+    )
+    assert rows["SUBJ_0001_02"]["needs_a_look"] == "subjects and patients do not match"
+    assert rows["SUBJ_0002_01"]["needs_a_look"] == ""
     assert rows["SUBJ_0001_01"]["state"] == "published" and rows["SUBJ_0001_01"]["files_left_out"] == "0"
     assert rows["SUBJ_0001_02"]["state"] == "published_in_part" and rows["SUBJ_0001_02"]["files_left_out"] == "1"
     assert rows["SUBJ_0001_02"]["verification"].startswith("pass, 1 file(s) left out")

@@ -4,6 +4,7 @@ SOP instance (an export copied twice). On pydicom's real files."""
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import logging
@@ -115,7 +116,7 @@ def test_a_study_in_the_wrong_subjects_folder_is_matched_across_sessions(tmp_pat
         ("C", "01"): _publish(tmp_path, {"IM1.dcm": NO_ID}, "C_01")[0],  # no PatientID: matches nothing
     }
     entries = [SessionEntry(s, e, f"{s}_{e}", "published", report=r, label=f"{s}_{e}") for (s, e), r in reports.items()]
-    assert patient_mismatches(entries) == [
+    assert [(m.what, m.labels) for m in patient_mismatches(entries)] == [
         ("one patient under subjects A, B", ["A_01", "B_01"]),
         ("subject A: its sessions hold 2 different patients", ["A_01 (patient 1)", "A_02 (patient 2)"]),
     ]
@@ -133,7 +134,7 @@ def test_one_patient_per_subject_over_sessions_matches(tmp_path):
         "02": _publish(tmp_path, {"IM2.dcm": CT}, "A_02")[0],
     }
     entries = [SessionEntry("A", e, f"A_{e}", "published", report=r, label=f"A_{e}") for e, r in reports.items()]
-    assert patient_mismatches(entries) == []
+    assert [(m.what, m.labels) for m in patient_mismatches(entries)] == []
 
 
 DICOMDIR_TREE = Path(get_testdata_file("DICOMDIR")).parent
@@ -169,6 +170,14 @@ def test_pydicoms_real_multi_study_tree_matched_to_subjects_through_the_workflow
     assert "A_0" not in days and "2001" not in days and "1995" not in days
     # The files repeated between A_03 and B_01 are in other sessions: no repeat within a session is claimed.
     assert "Files repeating another file" not in look
+    with open(tmp_path / "output" / "reports" / "summary.tsv") as handle:
+        summary = {row["session"]: row["needs_a_look"] for row in csv.DictReader(handle, delimiter="\t")}
+    assert summary == {
+        "A_01": "subjects and patients do not match",
+        "A_02": "subjects and patients do not match",
+        "A_03": "subjects and patients do not match",
+        "B_01": "subjects and patients do not match; studies on 2 days",
+    }
     report = json.loads((tmp_path / "output" / "reports" / "A" / "A_02.json").read_text())
     assert report["counts"]["patients"] == 1 and report["counts"]["series"] >= 3
 

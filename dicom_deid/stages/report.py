@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
 
 from dicom_deid import tags
 from dicom_deid.paths import Paths, printable
@@ -45,7 +46,8 @@ SUMMARY_COLUMNS = (
     "state",
     "files_left_out",
     "subject",  # a session folder's name may recur under another subject: S_1_01 of subjects S and S_1
-    "patients",  # distinct PatientIDs published; above 1, see the page's "Needs a look"
+    "patients",  # distinct PatientIDs published
+    "needs_a_look",  # what the page's "Needs a look" says of the session, in short; empty for nothing
 )
 COUNT_COLUMNS = SUMMARY_COLUMNS[1:8]
 
@@ -123,15 +125,16 @@ def summary_table(entries: list[SessionEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter="\t", lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
+    mismatches = patient_mismatches(entries)
     for entry in entries:
         report = entry.report
         if report is None:
-            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject, ""])
+            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject, "", ""])
             continue
         counts = [getattr(report.counts, column) for column in COUNT_COLUMNS]
         left_out = len(report.files_left_out)
         row = [entry.session, *counts, report.verification, entry.state, left_out, entry.subject]
-        writer.writerow([*row, report.counts.patients])
+        writer.writerow([*row, report.counts.patients, "; ".join(needs_a_look(entry, mismatches))])
     return out.getvalue()
 
 
@@ -279,11 +282,12 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
     return "".join(parts)
 
 
-def _attention(entries: list[SessionEntry], mismatches: list[tuple[str, list[str]]]) -> str:
+def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     """A box at the top naming every session not (yet) in the output, every published one that needs a look, and
     the subjects and patients that do not match (patient_mismatches)."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
-    look = [(e, phrases) for e in entries if (phrases := _needs_a_look(e.report))]
+    # Each session by what it holds; the mismatches across sessions get a line of their own, saying what they are.
+    look = [(e, phrases) for e in entries if (phrases := needs_a_look(e, []))]
     lines = []
     if waiting:
         names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
@@ -295,16 +299,27 @@ def _attention(entries: list[SessionEntry], mismatches: list[tuple[str, list[str
         names = ", ".join(f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look)
         lines.append(f"<p>{len(look)} published session(s) need a look: {names}. See <em>Needs a look</em>.</p>")
     if mismatches:
-        what = "; ".join(what for what, _ in mismatches)
+        what = "; ".join(mismatch.what for mismatch in mismatches)
         lines.append(f"<p>Subjects and patients do not match: {_e(what)}. See <em>Needs a look</em>.</p>")
     return f'<div class="box">{"".join(lines)}</div>' if lines else ""
 
 
-def _needs_a_look(report: SessionReport | None) -> list[str]:
+class Mismatch(NamedTuple):
+    """Subjects and patients that do not match, across sessions (patient_mismatches)."""
+
+    what: str
+    sessions: list[tuple[str, str]]  # (subject, ses) of each session concerned
+    labels: list[str]  # how the page names them
+
+
+def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
     """What a published session's reader should look at, one short phrase each."""
+    report = entry.report
     if report is None:
         return []
     phrases = []
+    if any((entry.subject, entry.ses) in mismatch.sessions for mismatch in mismatches):
+        phrases.append("subjects and patients do not match")
     if len(report.patient_groups) > 1:
         phrases.append(f"{len(report.patient_groups)} patients")
     if (days := max((g.study_days for g in report.patient_groups), default=0)) > 1:
@@ -320,22 +335,21 @@ def _patients(entry: SessionEntry) -> list[str]:
     return [group.patient for group in entry.report.patient_groups if group.patient]
 
 
-def patient_mismatches(entries: list[SessionEntry]) -> list[tuple[str, list[str]]]:
-    """(what, the sessions) for each patient published under more than one subject, and each subject whose
-    published sessions hold more patients between them than any one of them holds (a session of two patients is
-    named on its own): a study exported into the wrong subject's folder, whole."""
+def patient_mismatches(entries: list[SessionEntry]) -> list[Mismatch]:
+    """Each patient published under more than one subject, and each subject whose published sessions hold more
+    patients between them than any one of them holds (a session of two patients is named on its own): a study
+    exported into the wrong subject's folder, whole."""
     published = [e for e in entries if e.report is not None]
-    subjects: dict[str, set[str]] = {}
-    sessions: dict[str, list[str]] = {}
+    sessions: dict[str, list[SessionEntry]] = {}
     for entry in published:
         for patient in _patients(entry):
-            subjects.setdefault(patient, set()).add(entry.subject)
-            sessions.setdefault(patient, []).append(entry.label)
-    found = [
-        (f"one patient under subjects {', '.join(sorted(subjects[patient]))}", sessions[patient])
-        for patient in sorted(subjects, key=lambda p: sessions[p])
-        if len(subjects[patient]) > 1
-    ]
+            sessions.setdefault(patient, []).append(entry)
+    found = []
+    for its in sorted(sessions.values(), key=lambda its: [e.label for e in its]):
+        subjects = sorted({e.subject for e in its})
+        if len(subjects) > 1:
+            what = f"one patient under subjects {', '.join(subjects)}"
+            found.append(Mismatch(what, [(e.subject, e.ses) for e in its], [e.label for e in its]))
     by_subject: dict[str, list[SessionEntry]] = {}
     for entry in published:
         by_subject.setdefault(entry.subject, []).append(entry)
@@ -346,11 +360,12 @@ def patient_mismatches(entries: list[SessionEntry]) -> list[tuple[str, list[str]
                 numbers.setdefault(patient, len(numbers) + 1)
         if len(numbers) > max(len(_patients(e)) for e in its):
             labels = [f"{e.label} (patient {', '.join(str(numbers[p]) for p in _patients(e)) or 'none'})" for e in its]
-            found.append((f"subject {subject}: its sessions hold {len(numbers)} different patients", labels))
+            what = f"subject {subject}: its sessions hold {len(numbers)} different patients"
+            found.append(Mismatch(what, [(e.subject, e.ses) for e in its], labels))
     return found
 
 
-def _look_section(entries: list[SessionEntry], mismatches: list[tuple[str, list[str]]], config: dict) -> str:
+def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], config: dict) -> str:
     """Subjects and patients that do not match (patient_mismatches), published sessions that hold more than one
     patient or repeat an instance, and published files whose pixels may show text."""
     published = [e for e in entries if e.report is not None]
@@ -381,7 +396,7 @@ def _look_section(entries: list[SessionEntry], mismatches: list[tuple[str, list[
         for group in e.report.patient_groups
         if group.study_days > 1
     ]
-    mismatch_rows = [[_e(what), _e(", ".join(labels))] for what, labels in mismatches]
+    mismatch_rows = [[_e(m.what), _e(", ".join(m.labels))] for m in mismatches]
     parts = []
     if mismatch_rows:
         parts.append(
