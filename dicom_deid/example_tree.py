@@ -11,6 +11,7 @@ every supported kind (.tar, .tgz, .tar.gz, .tar.bz2, .zip, .ZIP) and non-DICOM f
 from __future__ import annotations
 
 import bz2
+import datetime
 import gzip
 import io
 import re
@@ -105,11 +106,19 @@ def study_uid(subject: str, session: str) -> str:
     return generate_uid(entropy_srcs=[subject, session])
 
 
+def study_date(session: str) -> str:
+    """The StudyDate of one session: a session is one visit, on its own day (visit n: 91 days after visit n-1)."""
+    match = re.search(r"(\d+)$", session)
+    visit = int(match.group(1)) if match else 1
+    return (datetime.date(2024, 1, 15) + datetime.timedelta(days=91 * (visit - 1))).strftime("%Y%m%d")
+
+
 def plant_identity(ds: Dataset, identity: Identity, *, session: str, series: str, instance: int) -> None:
     """Write ``identity``'s values and deterministic UIDs into ``ds``, at the top level and nested.
 
-    ``session`` (session folder name) keys the StudyInstanceUID, ``series`` the SeriesInstanceUID and
-    ``instance`` (unique within the series) the SOPInstanceUID and InstanceNumber.
+    ``session`` (session folder name) keys the StudyInstanceUID and the StudyDate (the packaged files were
+    made on many days), ``series`` the SeriesInstanceUID and ``instance`` (unique within the series) the
+    SOPInstanceUID and InstanceNumber.
     Nesting: RequestAttributesSequence (depth 1) holds the order/procedure numbers; ReferencedPatientSequence
     (depth 1) holds patient and institution values plus an OtherPatientIDsSequence (depth 2) holding PatientID
     and PatientAddress again, so removal and replacement must work at every depth.
@@ -125,6 +134,7 @@ def plant_identity(ds: Dataset, identity: Identity, *, session: str, series: str
 
     subject = identity.subject
     ds.StudyInstanceUID = study_uid(subject, session)
+    ds.StudyDate = study_date(session)
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[subject, session, series])
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[subject, session, series, str(instance)])
     ds.InstanceNumber = instance
