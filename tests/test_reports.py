@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -177,6 +178,21 @@ def test_two_patients_a_repeated_instance_and_pixels_that_may_show_text_need_a_l
     repeats = look.split("<h3>Files repeating another file's instance</h3>")[1].split("<h3>")[0]
     assert "<code>copy/IM0001.dcm</code>" in repeats and "<td>the same</td>" in repeats
     assert "SUBJ_0001_02" not in look.split("<h3>Sessions holding")[1]  # one patient, no capture
+
+
+def test_the_box_names_a_dozen_sessions_and_counts_the_rest_while_the_sections_list_all(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    looked_at = next(e for e in read_sessions(Paths.from_config(config), sessions) if e.session == "SUBJ_0001_01")
+    entries = [
+        dataclasses.replace(looked_at, subject=f"S{n:03d}", ses="01", session=f"S{n:03d}_01", label=f"S{n:03d}_01")
+        for n in range(30)
+    ]
+    html = build_html(entries, config)
+    box = html.split('<div class="box">')[1].split("</div>")[0]
+    assert "30 published session(s) need a look: S000_01 (" in box and "S011_01 (" in box
+    assert "S012_01" not in box and ", and 18 more. See" in box
+    look = html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0]
+    assert all(f"S{n:03d}_01" in look for n in range(30))
 
 
 def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):

@@ -282,6 +282,16 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
     return "".join(parts)
 
 
+# The box names this many sessions per line at most: a site's run of hundreds must not bury the page under it.
+BOX_NAMES = 12
+
+
+def _some(names: list[str], separator: str = ", ") -> str:
+    """The first BOX_NAMES names, and how many more there are."""
+    more = f"{separator}and {len(names) - BOX_NAMES} more" if len(names) > BOX_NAMES else ""
+    return separator.join(names[:BOX_NAMES]) + more
+
+
 def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     """A box at the top naming every session not (yet) in the output, every published one that needs a look, and
     the subjects and patients that do not match (patient_mismatches)."""
@@ -290,17 +300,17 @@ def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     look = [(e, phrases) for e in entries if (phrases := needs_a_look(e, []))]
     lines = []
     if waiting:
-        names = ", ".join(f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting)
+        names = _some([f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting])
         lines.append(
             f"<p>{len(waiting)} session(s) not in the output: {names}. "
             "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p>"
         )
     if look:
-        names = ", ".join(f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look)
+        names = _some([f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look])
         lines.append(f"<p>{len(look)} published session(s) need a look: {names}. See <em>Needs a look</em>.</p>")
     if mismatches:
-        what = "; ".join(mismatch.what for mismatch in mismatches)
-        lines.append(f"<p>Subjects and patients do not match: {_e(what)}. See <em>Needs a look</em>.</p>")
+        what = _some([_e(mismatch.what) for mismatch in mismatches], "; ")
+        lines.append(f"<p>Subjects and patients do not match: {what}. See <em>Needs a look</em>.</p>")
     return f'<div class="box">{"".join(lines)}</div>' if lines else ""
 
 
