@@ -111,7 +111,7 @@ class FileResult:
     failures: dict[str, list[str]] = field(default_factory=dict)  # verification, by check name
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
-    patient: str = ""  # whose file it is: a keyed digest of PatientID (anonymize.patient_token), "" for none
+    patient: str = ""  # whose file it is: a keyed digest of PatientID (keyfile.patient_token), "" for none
     instance: str = ""  # the pseudonymous SOPInstanceUID, to find files that repeat an instance
     study_day: int = 0  # the StudyDate as a day number moved by a keyed offset (anonymize.study_day); 0 for none
     burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
@@ -164,7 +164,7 @@ class PatientGroup:
     files: int
     series: int
     first_file: str
-    # A digest of the PatientID keyed with the key (anonymize.patient_token): equal for the same patient in any
+    # A digest of the PatientID keyed with the key (keyfile.patient_token): equal for the same patient in any
     # session of this key, so the reports can match patients to subjects; without the key it tells nothing.
     patient: str = ""
     # The days its studies lie on (files with a StudyDate), and the days from the first to the last: a session is

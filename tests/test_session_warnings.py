@@ -14,10 +14,12 @@ from pathlib import Path
 import pydicom
 from pydicom.data import get_testdata_file
 
+from dicom_deid.keyfile import read_seed
+from dicom_deid.paths import Paths
 from dicom_deid.records import Sources, default_policy, to_json
 from dicom_deid.stages.anonymize import anonymize_session, study_day
 from dicom_deid.stages.publish import publish_session
-from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, summary_table
+from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, read_sessions, summary_table
 from helpers import DEFAULT_CONFIG, read, run_snakemake
 
 SEED = "patients test key"
@@ -193,3 +195,33 @@ def test_a_study_day_keeps_distances_within_a_patient_and_hides_the_date():
     assert day("P1", "20010101") != datetime.date(2001, 1, 1).toordinal()
     for not_a_day in ("", "19000101", "2001010", "20011301", "2001-01-01"):
         assert day("P1", not_a_day) == 0
+
+
+def test_a_patient_id_typed_as_another_subjects_label_is_named(tmp_path):
+    # Research sites often type the subject's label in as PatientID at the scanner; a wrong one shows even when
+    # the other subject's own files are not exported yet.
+    typed = {
+        ("EPL_0001", "01"): (MR, "EPL_0001"),  # its own label: right
+        ("EPL_0002", "01"): (CT, "EPL_0001_01"),  # the other subject's session folder: wrong
+        ("EPL_0003", "01"): (MR, ""),  # the file's own ID, 4MR1
+    }
+    for (subject, ses), (packaged, patient_id) in typed.items():
+        folder = tmp_path / "input" / subject / "imaging" / f"{subject}_{ses}"
+        folder.mkdir(parents=True)
+        dataset = pydicom.dcmread(get_testdata_file(packaged))
+        if patient_id:
+            dataset.PatientID = patient_id
+        dataset.save_as(folder / "IM1.dcm")
+    run_snakemake(tmp_path)
+    with open(tmp_path / "output" / "reports" / "summary.tsv") as handle:
+        summary = {row["session"]: row["needs_a_look"] for row in csv.DictReader(handle, delimiter="\t")}
+    assert summary == {"EPL_0001_01": "", "EPL_0002_01": "subjects and patients do not match", "EPL_0003_01": ""}
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    finding = "subject EPL_0002 holds a PatientID that is the label of session EPL_0001_01"
+    assert f"<td>{finding}</td><td>EPL_0002_01</td>" in page
+    # The label check needs the key: without it (the page built from the records alone) it is not made.
+    folders = {"output_dir": "output", "work_dir": "work", "log_dir": "logs"}
+    config = {**DEFAULT_CONFIG, **{key: str(tmp_path / folder) for key, folder in folders.items()}}
+    entries = read_sessions(Paths.from_config(config), list(typed))
+    assert patient_mismatches(entries) == []
+    assert [m.what for m in patient_mismatches(entries, read_seed(tmp_path / "keys" / "deid.key"))] == [finding]

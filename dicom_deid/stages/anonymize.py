@@ -8,7 +8,6 @@ anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands th
 from __future__ import annotations
 
 import datetime
-import hmac
 import io
 import logging
 import multiprocessing
@@ -41,6 +40,7 @@ from dicom_deid.dicomfile import (
     read_instance,
 )
 from dicom_deid.job import session_error
+from dicom_deid.keyfile import patient_token
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
@@ -204,16 +204,6 @@ class FileDeidentifier:
                 offset_in_days(self.dicognito.offset(facts.patient_id)),
             )
         return result
-
-
-def patient_token(seed: str, patient_id: str) -> str:
-    """Which patient a file belongs to, as a keyed digest of its original PatientID ("" for none): equal for
-    equal IDs under one key, so the reports can count and match patients, and no value of the file, also where
-    PatientID is kept. 64 bits: a clash between two of a site's patients is out of reach."""
-    patient_id = patient_id.strip()
-    # The purpose goes into the message: the same key seeds dicognito, whose pseudonyms this must not repeat.
-    message = f"dicom-deid patient\0{patient_id}".encode()
-    return hmac.new(seed.encode(), message, "sha256").hexdigest()[:16] if patient_id else ""
 
 
 def study_day(seed: str, dataset: pydicom.Dataset) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dicom_deid import tags
+from dicom_deid.keyfile import patient_token, read_seed
 from dicom_deid.paths import Paths, printable
 from dicom_deid.records import (
     RecordError,
@@ -120,12 +121,12 @@ def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[Session
     return entries
 
 
-def summary_table(entries: list[SessionEntry]) -> str:
-    """TSV with one row per session; counts only for published sessions."""
+def summary_table(entries: list[SessionEntry], mismatches: list[Mismatch] | None = None) -> str:
+    """TSV with one row per session; counts only for published sessions. `mismatches`: patient_mismatches."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter="\t", lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
-    mismatches = patient_mismatches(entries)
+    mismatches = patient_mismatches(entries) if mismatches is None else mismatches
     for entry in entries:
         report = entry.report
         if report is None:
@@ -141,10 +142,20 @@ def summary_table(entries: list[SessionEntry]) -> str:
 def write_reports(config: dict, sessions: list[tuple[str, str]], summary: Path | None, page: Path | None) -> None:
     """Write summary.tsv and/or report.html for these sessions, each atomically (a reader never sees half)."""
     entries = read_sessions(Paths.from_config(config), sessions)
+    mismatches = patient_mismatches(entries, _seed(config))
     if summary is not None:
-        _write_atomically(Path(summary), summary_table(entries))
+        _write_atomically(Path(summary), summary_table(entries, mismatches))
     if page is not None:
-        _write_atomically(Path(page), build_html(entries, config))
+        _write_atomically(Path(page), build_html(entries, config, mismatches))
+
+
+def _seed(config: dict) -> str | None:
+    """The key, to match patients to the subjects' labels; None where it cannot be read (the reports are still
+    built, without that check)."""
+    try:
+        return read_seed(config["key_file"])
+    except (OSError, ValueError):
+        return None
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -345,10 +356,11 @@ def _patients(entry: SessionEntry) -> list[str]:
     return [group.patient for group in entry.report.patient_groups if group.patient]
 
 
-def patient_mismatches(entries: list[SessionEntry]) -> list[Mismatch]:
+def patient_mismatches(entries: list[SessionEntry], seed: str | None = None) -> list[Mismatch]:
     """Each patient published under more than one subject, and each subject whose published sessions hold more
     patients between them than any one of them holds (a session of two patients is named on its own): a study
-    exported into the wrong subject's folder, whole."""
+    exported into the wrong subject's folder, whole. With the key (`seed`), also each patient whose PatientID is
+    another subject's label or session folder name: research sites often type those in at the scanner."""
     published = [e for e in entries if e.report is not None]
     sessions: dict[str, list[SessionEntry]] = {}
     for entry in published:
@@ -372,7 +384,32 @@ def patient_mismatches(entries: list[SessionEntry]) -> list[Mismatch]:
             labels = [f"{e.label} (patient {', '.join(str(numbers[p]) for p in _patients(e)) or 'none'})" for e in its]
             what = f"subject {subject}: its sessions hold {len(numbers)} different patients"
             found.append(Mismatch(what, [(e.subject, e.ses) for e in its], labels))
-    return found
+    return found + (_label_mismatches(published, entries, seed) if seed else [])
+
+
+def _label_mismatches(published: list[SessionEntry], entries: list[SessionEntry], seed: str) -> list[Mismatch]:
+    """Sessions holding a patient whose PatientID is another subject's label or session folder name."""
+    # The digest of each label -> the subjects it belongs to (a folder name may recur: S_1_01 of S and of S_1),
+    # and how the page names it.
+    owners: dict[str, tuple[set[str], str]] = {}
+    for entry in entries:
+        owners.setdefault(patient_token(seed, entry.session), (set(), f"session {entry.session}"))[0].add(entry.subject)
+    for subject in {entry.subject for entry in entries}:
+        owners.setdefault(patient_token(seed, subject), (set(), f"subject {subject}"))[0].add(subject)
+    found: dict[tuple[str, str], list[SessionEntry]] = {}
+    for entry in published:
+        for patient in _patients(entry):
+            subjects, name = owners.get(patient, ({entry.subject}, ""))
+            if entry.subject not in subjects:
+                found.setdefault((entry.subject, name), []).append(entry)
+    return [
+        Mismatch(
+            f"subject {subject} holds a PatientID that is the label of {label}",
+            [(e.subject, e.ses) for e in its],
+            [e.label for e in its],
+        )
+        for (subject, label), its in sorted(found.items())
+    ]
 
 
 def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], config: dict) -> str:
@@ -478,9 +515,10 @@ def _count_sections(entries: list[SessionEntry]) -> str:
     return "".join(sections)
 
 
-def build_html(entries: list[SessionEntry], config: dict) -> str:
+def build_html(entries: list[SessionEntry], config: dict, mismatches: list[Mismatch] | None = None) -> str:
+    """The page; `mismatches`: patient_mismatches, by default without the key."""
     paths = Paths.from_config(config)
-    mismatches = patient_mismatches(entries)
+    mismatches = patient_mismatches(entries) if mismatches is None else mismatches
     with_report = [e for e in entries if e.report is not None]
     published = [e.report for e in with_report]
     states = {state: sum(e.state == state for e in entries) for state in STATE_LABELS}
