@@ -412,9 +412,14 @@ def _label_mismatches(published: list[SessionEntry], entries: list[SessionEntry]
     ]
 
 
+def _subsection(title: str, text: str, header: list[str], rows: list[list]) -> str:
+    """A titled table with what it means; nothing without rows."""
+    return f"<h3>{title}</h3>{text}" + _table(header, rows) if rows else ""
+
+
 def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], config: dict) -> str:
     """Subjects and patients that do not match (patient_mismatches), published sessions that hold more than one
-    patient or repeat an instance, and published files whose pixels may show text."""
+    patient, studies on more than one day or a repeated instance, and published files whose pixels may show text."""
     published = [e for e in entries if e.report is not None]
     mixed = [
         [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
@@ -444,49 +449,54 @@ def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], confi
         if group.study_days > 1
     ]
     mismatch_rows = [[_e(m.what), _e(", ".join(m.labels))] for m in mismatches]
-    parts = []
-    if mismatch_rows:
-        parts.append(
-            "<h3>Subjects and patients that do not match</h3><p>Across sessions, by PatientID: the same patient "
-            "under two subjects (a study copied into another subject's folder, or one person enrolled twice), or a "
-            "subject whose sessions belong to different patients. Open a session's files to see its pseudonymous "
-            "PatientID; the crosswalk, if kept, maps it to the original.</p>"
-            + (
-                "<p>With <code>date_shift: per_subject</code> the offset follows the PatientID: sessions of "
-                "different patients moved by different offsets, so the intervals between them are not kept.</p>"
-                if config.get("date_shift") == "per_subject"
-                else ""
-            )
-            + _table(["what", "sessions"], mismatch_rows)
-        )
-    if mixed:
-        parts.append(
-            "<h3>Sessions holding more than one patient</h3><p>Their files carry more than one PatientID: a study "
-            "exported into the wrong subject's folder, or one patient registered under two IDs. Each patient's "
-            "files are found by the first of them; move a stray study out of the session folder and rerun.</p>"
-            + _table(["session", "patient", "files", "series", "first file"], mixed)
-        )
-    if many_days:
-        parts.append(
-            "<h3>Sessions whose studies lie on more than one day</h3><p>A session is one visit: studies of one "
-            "patient on different days are two visits in one session folder, or a visit that crossed midnight. "
-            "Distances in days are the real ones; no date is shown. Where a session holds more than one patient, "
-            "each is counted apart.</p>"
-            + _table(["session", "days", "days from first to last", "files", "first file"], many_days)
-        )
-    if repeats:
-        parts.append(
-            "<h3>Files repeating another file's instance</h3><p>Two files of a session hold the same SOP "
-            "instance: an export copied twice into the session folder, or an image sent again after a change. "
-            "Both are published; conversion keeps one of them. Remove the copy from the input and rerun, unless "
-            "both are wanted.</p>" + _table(["session", "file", "same instance as", "bytes"], repeats)
-        )
-    if burned_in:
-        parts.append(
-            "<h3>Published files whose pixels may show text</h3><p>Names and dates burned into the image are not "
-            "cleaned under profile <code>minimal</code>; look at these images before the data leave.</p>"
-            + _table(["session", "file (path inside the session)", "why"], burned_in)
-        )
+    per_subject = (
+        "<p>With <code>date_shift: per_subject</code> the offset follows the PatientID: sessions of "
+        "different patients moved by different offsets, so the intervals between them are not kept.</p>"
+        if config.get("date_shift") == "per_subject"
+        else ""
+    )
+    parts = [
+        _subsection(
+            "Subjects and patients that do not match",
+            "<p>Across sessions, by PatientID: the same patient under two subjects (a study copied into another "
+            "subject's folder, or one person enrolled twice), or a subject whose sessions belong to different "
+            "patients. Open a session's files to see its pseudonymous PatientID; the crosswalk, if kept, maps it to "
+            "the original.</p>" + per_subject,
+            ["what", "sessions"],
+            mismatch_rows,
+        ),
+        _subsection(
+            "Sessions holding more than one patient",
+            "<p>Their files carry more than one PatientID: a study exported into the wrong subject's folder, or one "
+            "patient registered under two IDs. Each patient's files are found by the first of them; move a stray "
+            "study out of the session folder and rerun.</p>",
+            ["session", "patient", "files", "series", "first file"],
+            mixed,
+        ),
+        _subsection(
+            "Sessions whose studies lie on more than one day",
+            "<p>A session is one visit: studies of one patient on different days are two visits in one session "
+            "folder, or a visit that crossed midnight. Distances in days are the real ones; no date is shown. Where "
+            "a session holds more than one patient, each is counted apart.</p>",
+            ["session", "days", "days from first to last", "files", "first file"],
+            many_days,
+        ),
+        _subsection(
+            "Files repeating another file's instance",
+            "<p>Two files of a session hold the same SOP instance: an export copied twice into the session folder, "
+            "or an image sent again after a change. Both are published; conversion keeps one of them. Remove the "
+            "copy from the input and rerun, unless both are wanted.</p>",
+            ["session", "file", "same instance as", "bytes"],
+            repeats,
+        ),
+        _subsection(
+            "Published files whose pixels may show text",
+            "<p>Names and dates burned into the image are not cleaned under profile <code>minimal</code>; look at "
+            "these images before the data leave.</p>",
+            ["session", "file (path inside the session)", "why"],
+            burned_in,
+        ),
+    ]
     return "".join(parts) or "<p>Nothing.</p>"
 
 
