@@ -38,11 +38,21 @@ def read_seed(path: str | Path) -> str:
     return seed
 
 
-def patient_token(seed: str, patient_id: str) -> str:
-    """Which patient a file belongs to, as a keyed digest of its original PatientID ("" for none): equal for
-    equal IDs under one key, so the reports can count and match patients, and no value of the file, also where
-    PatientID is kept. 64 bits: a clash between two of a site's patients is out of reach."""
-    patient_id = patient_id.strip()
+def keyed_digest(seed: str, purpose: str, value: str) -> str:
+    """A keyed digest of `value` ("" for none): equal for equal values under one key, so the reports can count and
+    match them across sessions, and no value of the file. 64 bits: a clash between two of a site's values is out
+    of reach."""
+    value = value.strip()
     # The purpose goes into the message: the same key seeds dicognito, whose pseudonyms this must not repeat.
-    message = f"dicom-deid patient\0{patient_id}".encode()
-    return hmac.new(seed.encode(), message, "sha256").hexdigest()[:16] if patient_id else ""
+    message = f"dicom-deid {purpose}\0{value}".encode()
+    return hmac.new(seed.encode(), message, "sha256").hexdigest()[:16] if value else ""
+
+
+def patient_token(seed: str, patient_id: str) -> str:
+    """Which patient a file belongs to: a keyed digest of its original PatientID, also where PatientID is kept."""
+    return keyed_digest(seed, "patient", patient_id)
+
+
+def study_token(seed: str, study_uid: str) -> str:
+    """Which study a file belongs to: a keyed digest of its original StudyInstanceUID."""
+    return keyed_digest(seed, "study", study_uid)

@@ -112,6 +112,7 @@ class FileResult:
     modality: str = ""
     series: str = ""  # the pseudonymous SeriesInstanceUID, to count series
     patient: str = ""  # whose file it is: a keyed digest of PatientID (keyfile.patient_token), "" for none
+    study: str = ""  # its study: a keyed digest of StudyInstanceUID (keyfile.study_token), "" for none
     instance: str = ""  # the pseudonymous SOPInstanceUID, to find files that repeat an instance
     study_day: int = 0  # the StudyDate as a day number moved by a keyed offset (anonymize.study_day); 0 for none
     burned_in: str = ""  # why the pixels may show identifying text (dicomfile.burned_in_text_risk), or ""
@@ -174,6 +175,18 @@ class PatientGroup:
 
 
 @dataclass
+class StudyGroup:
+    """The published files of one study of a session, found by its first file; no DICOM value."""
+
+    # A digest of the StudyInstanceUID keyed with the key (keyfile.study_token): equal in every session of this
+    # key, so the reports find a study published in two sessions; without the key it tells nothing.
+    study: str
+    files: int
+    series: int
+    first_file: str
+
+
+@dataclass
 class RepeatedInstance:
     """A published file holding the same SOP instance as another of its session (an export copied twice)."""
 
@@ -212,6 +225,9 @@ class SessionReport:
     # into the wrong subject's folder. Empty in reports written before it was added.
     patient_groups: list[PatientGroup] = field(default_factory=list)
     repeated_instances: list[RepeatedInstance] = field(default_factory=list)
+    # Each study (distinct StudyInstanceUID) of the files published, in path order of their first files. Empty in
+    # reports written before it was added, whose sessions the check across sessions does not see.
+    studies: list[StudyGroup] = field(default_factory=list)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dicom_deid.records import (
     SessionState,
     SessionStatus,
     SkippedFile,
+    StudyGroup,
     Verdict,
     default_config,
     write_record,
@@ -136,7 +137,7 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
     paths = Paths.from_config(config)
     deep = "EXPORT/PACS/ST0001/SE0004_T1_MPRAGE_SAG_1MM_ISO_ACCELERATED_GRAPPA2_NAVIGATED/IM00001234567890.dcm"
 
-    def report(session: str, left_out: list[SkippedFile], patient_groups) -> SessionReport:
+    def report(session: str, left_out: list[SkippedFile], patient_groups, studies) -> SessionReport:
         return SessionReport(
             session=session,
             state=SessionState.PUBLISHED_IN_PART if left_out else SessionState.PUBLISHED,
@@ -156,15 +157,19 @@ def sample_sessions(workdir: Path) -> tuple[dict, list[tuple[str, str]]]:
             repeated_instances=[RepeatedInstance("copy/IM0001.dcm", "ST0001/SE0001/IM0001.dcm", True)]
             if len(patient_groups) > 1
             else [],
+            studies=list(studies),
         )
 
     # Two patients (a study exported into the wrong subject's folder), the first's studies a week apart, a file
-    # copied twice, and a capture whose pixels may show text; the subject's other session is of a third patient.
+    # copied twice, and a capture whose pixels may show text; the subject's other session is of a third patient,
+    # and holds one of the first session's studies too.
     strays = [PatientGroup(12, 4, "ST0001/SE0001/IM0001.dcm", "a1", 2, 7), PatientGroup(3, 1, deep, "b2", 1, 0)]
-    write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", [], strays))
+    studies = [StudyGroup("d4", 10, 3, "ST0001/SE0001/IM0001.dcm"), StudyGroup("e5", 5, 2, deep)]
+    write_record(Path(paths.session_report("SUBJ_0001", "01")), report("SUBJ_0001_01", [], strays, studies))
     left_out = [SkippedFile(deep, "failed verification: no_original_values_in_bytes")]
     one = [PatientGroup(14, 6, "ST0001/SE0001/IM0001.dcm", "c3")]
-    write_record(Path(paths.session_report("SUBJ_0001", "02")), report("SUBJ_0001_02", left_out, one))
+    copied = [StudyGroup("f6", 8, 4, "ST0001/SE0001/IM0001.dcm"), StudyGroup("e5", 6, 2, deep)]
+    write_record(Path(paths.session_report("SUBJ_0001", "02")), report("SUBJ_0001_02", left_out, one, copied))
     failed = SessionStatus(
         session="SUBJ_0002_01",
         subject="SUBJ_0002",

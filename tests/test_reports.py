@@ -21,6 +21,7 @@ from dicom_deid.records import (
     PatientGroup,
     SessionState,
     SessionStatus,
+    StudyGroup,
     read_record,
     to_json,
     write_record,
@@ -124,10 +125,10 @@ def test_summary_keeps_its_columns_and_adds_state_and_files_left_out(tmp_path):
     assert rows["SUBJ_0001_01"]["patients"] == "2" and rows["SUBJ_0001_02"]["patients"] == "1"
     assert rows["SUBJ_0002_01"]["patients"] == ""  # failed: nothing published
     assert rows["SUBJ_0001_01"]["needs_a_look"] == (
-        "subjects and patients do not match; 2 patients; studies on 2 days; 1 file(s) repeating an instance; "
-        "1 file(s) whose pixels may show text"
+        "subjects and patients do not match; a study also in another session; 2 patients; studies on 2 days; "
+        "1 file(s) repeating an instance; 1 file(s) whose pixels may show text"
     )
-    assert rows["SUBJ_0001_02"]["needs_a_look"] == "subjects and patients do not match"
+    assert rows["SUBJ_0001_02"]["needs_a_look"] == "subjects and patients do not match; a study also in another session"
     assert rows["SUBJ_0002_01"]["needs_a_look"] == ""
     assert rows["SUBJ_0001_01"]["state"] == "published" and rows["SUBJ_0001_01"]["files_left_out"] == "0"
     assert rows["SUBJ_0001_02"]["state"] == "published_in_part" and rows["SUBJ_0001_02"]["files_left_out"] == "1"
@@ -195,12 +196,13 @@ def test_the_box_names_a_dozen_sessions_and_counts_the_rest_while_the_sections_l
     assert all(f"S{n:03d}_01" in look for n in range(30))
 
 
-def test_a_dataset_of_one_patient_per_session_needs_no_look(tmp_path):
+def test_a_dataset_of_one_patient_and_a_study_per_session_needs_no_look(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     entries = read_sessions(Paths.from_config(config), sessions)
     for entry in entries:
         if entry.report is not None:
             entry.report.patient_groups = [PatientGroup(14, 6, "IM1.dcm", "a1")]  # the same patient in each
+            entry.report.studies = [StudyGroup(entry.session, 14, 6, "IM1.dcm")]  # a study (visit) each
             entry.report.burned_in, entry.report.repeated_instances = [], []
     html = build_html(entries, config)
     assert html.split("<h2>Needs a look</h2>")[1].split("<h2>")[0].strip() == "<p>Nothing.</p>"

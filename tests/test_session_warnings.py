@@ -14,12 +14,20 @@ from pathlib import Path
 import pydicom
 from pydicom.data import get_testdata_file
 
-from dicom_deid.keyfile import read_seed
+from dicom_deid.keyfile import read_seed, study_token
 from dicom_deid.paths import Paths
 from dicom_deid.records import Sources, default_policy, to_json
 from dicom_deid.stages.anonymize import anonymize_session, study_day
 from dicom_deid.stages.publish import publish_session
-from dicom_deid.stages.report import SessionEntry, build_html, patient_mismatches, read_sessions, summary_table
+from dicom_deid.stages.report import (
+    STUDY_SHARED,
+    SessionEntry,
+    build_html,
+    patient_mismatches,
+    read_sessions,
+    shared_studies,
+    summary_table,
+)
 from helpers import DEFAULT_CONFIG, read, run_snakemake
 
 SEED = "patients test key"
@@ -139,6 +147,40 @@ def test_one_patient_per_subject_over_sessions_matches(tmp_path):
     assert [(m.what, m.labels) for m in patient_mismatches(entries)] == []
 
 
+def test_a_study_published_in_two_sessions_is_named_with_its_files_in_each(tmp_path):
+    # Subject A's second session folder is a copy of its first (a fake follow-up visit), and its third holds the
+    # rest of the first one's study (a visit split across two folders). Subject C's session is another study.
+    split = tmp_path / "split.dcm"
+    dataset = pydicom.dcmread(get_testdata_file(CT))
+    dataset.SOPInstanceUID, dataset.SeriesInstanceUID = "1.2.826.0.1.3680043.2.1143.1", "1.2.826.0.1.3680043.2.1143.2"
+    dataset.save_as(split)
+    reports = {
+        ("A", "01"): _publish(tmp_path, {"IM1.dcm": CT}, "A_01")[0],
+        ("A", "02"): _publish(tmp_path, {"copy/IM1.dcm": CT}, "A_02")[0],
+        ("A", "03"): _publish(tmp_path, {"IM2.dcm": str(split)}, "A_03")[0],
+        ("C", "01"): _publish(tmp_path, {"IM1.dcm": MR}, "C_01")[0],
+    }
+    entries = [SessionEntry(s, e, f"{s}_{e}", "published", report=r, label=f"{s}_{e}") for (s, e), r in reports.items()]
+    assert patient_mismatches(entries) == []  # one patient per subject: only the study tells
+    assert [(m.what, m.sessions) for m in shared_studies(entries)] == [
+        ("study 1 in sessions A_01, A_02, A_03", [("A", "01"), ("A", "02"), ("A", "03")])
+    ]
+    assert [(g.files, g.series, g.first_file) for g in reports["A", "02"].studies] == [(1, 1, "copy/IM1.dcm")]
+    study = {session: report.studies[0].study for session, report in reports.items()}
+    assert study["A", "01"] == study["A", "03"] != study["C", "01"]
+    rows = {line.split("\t")[0]: line.split("\t")[-1] for line in summary_table(entries).splitlines()[1:]}
+    assert rows == {"A_01": STUDY_SHARED, "A_02": STUDY_SHARED, "A_03": STUDY_SHARED, "C_01": ""}
+    config = {**DEFAULT_CONFIG, **{key: str(tmp_path / key) for key in ("output_dir", "work_dir", "log_dir")}}
+    html = build_html(entries, config)
+    assert "One study in more than one session: study 1 in sessions A_01, A_02, A_03." in html
+    assert "Subjects and patients do not match" not in html
+    # The digest is keyed: neither the original StudyInstanceUID nor the key is in the report.
+    original = str(pydicom.dcmread(get_testdata_file(CT)).StudyInstanceUID)
+    saved = (tmp_path / "reports" / "A_01.json").read_text()
+    assert original not in saved and SEED not in saved and study["A", "01"] not in original
+    assert study_token(SEED, original) == study["A", "01"] != study_token("another key", original)
+
+
 DICOMDIR_TREE = Path(get_testdata_file("DICOMDIR")).parent
 
 
@@ -177,9 +219,15 @@ def test_pydicoms_real_multi_study_tree_matched_to_subjects_through_the_workflow
     assert summary == {
         "A_01": "subjects and patients do not match",
         "A_02": "subjects and patients do not match",
-        "A_03": "subjects and patients do not match",
-        "B_01": "subjects and patients do not match; studies on 2 days",
+        "A_03": "subjects and patients do not match; a study also in another session",
+        "B_01": "subjects and patients do not match; a study also in another session; studies on 2 days",
     }
+    # The CT study exported into both folders is named as one study, with its files in each session.
+    shared = look.split("<h3>One study in more than one session</h3>")[1].split("<h3>")[0]
+    assert shared.count("<tr><td") == 2
+    assert '<tr><td class="n">1</td><td>A_03</td><td class="n">4</td>' in shared
+    assert '<tr><td class="n">1</td><td>B_01</td><td class="n">4</td>' in shared
+    assert "One study in more than one session: study 1 in sessions A_03, B_01." in page
     report = json.loads((tmp_path / "output" / "reports" / "A" / "A_02.json").read_text())
     assert report["counts"]["patients"] == 1 and report["counts"]["series"] >= 3
 
@@ -205,10 +253,11 @@ def test_a_patient_id_typed_as_another_subjects_label_is_named(tmp_path):
         ("EPL_0002", "01"): (CT, "EPL_0001_01"),  # the other subject's session folder: wrong
         ("EPL_0003", "01"): (MR, ""),  # the file's own ID, 4MR1
     }
-    for (subject, ses), (packaged, patient_id) in typed.items():
+    for n, ((subject, ses), (packaged, patient_id)) in enumerate(typed.items(), 1):
         folder = tmp_path / "input" / subject / "imaging" / f"{subject}_{ses}"
         folder.mkdir(parents=True)
         dataset = pydicom.dcmread(get_testdata_file(packaged))
+        dataset.StudyInstanceUID = f"1.2.826.0.1.3680043.2.1143.{n}"  # a study each, so only the labels tell
         if patient_id:
             dataset.PatientID = patient_id
         dataset.save_as(folder / "IM1.dcm")

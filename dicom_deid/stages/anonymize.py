@@ -40,7 +40,7 @@ from dicom_deid.dicomfile import (
     read_instance,
 )
 from dicom_deid.job import session_error
-from dicom_deid.keyfile import patient_token
+from dicom_deid.keyfile import patient_token, study_token
 from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
@@ -194,6 +194,7 @@ class FileDeidentifier:
         result.modality = str(dataset.get("Modality", ""))
         result.series = str(dataset.get("SeriesInstanceUID", ""))
         result.patient = patient_token(self.policy.seed, facts.patient_id)
+        result.study = study_token(self.policy.seed, facts.study_uid)
         result.instance = str(dataset.get("SOPInstanceUID", ""))
         if crosswalk:
             result.crosswalk = (

@@ -34,6 +34,7 @@ from dicom_deid.records import (
     SessionState,
     SkippedFile,
     Sources,
+    StudyGroup,
     Verdict,
     bad_files,
     split_message,
@@ -136,6 +137,19 @@ def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
     return sorted(groups, key=lambda g: (-g.files, g.first_file))
 
 
+def study_groups(written: list[FileResult]) -> list[StudyGroup]:
+    """The published files by study (distinct StudyInstanceUIDs; files without one are in no group), each found
+    by its first file in path order, in that order."""
+    by_study: dict[str, list[FileResult]] = {}
+    for result in sorted(written, key=lambda r: r.relpath):
+        if result.study:
+            by_study.setdefault(result.study, []).append(result)
+    return [
+        StudyGroup(study, len(files), len({f.series for f in files}), files[0].relpath)
+        for study, files in by_study.items()
+    ]
+
+
 def repeated_instances(written: list[FileResult], files_dir: Path) -> list[RepeatedInstance]:
     """Every published file whose SOP instance an earlier file (by path) holds too, and whether the two are the
     same bytes: conversion keeps one of them (dcm2niix: "DUPLICATES REMOVED"), and a recipient gets both."""
@@ -199,6 +213,7 @@ def session_report(
         settings=settings,
         versions={name: version(name) for name in ("dicognito", "pydicom")},
         patient_groups=patients,
+        studies=study_groups(written),
     )
 
 

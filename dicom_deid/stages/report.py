@@ -29,6 +29,7 @@ from dicom_deid.records import (
     SessionReport,
     SessionState,
     SessionStatus,
+    StudyGroup,
     read_record,
     write_text_atomically,
 )
@@ -122,11 +123,11 @@ def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[Session
 
 
 def summary_table(entries: list[SessionEntry], mismatches: list[Mismatch] | None = None) -> str:
-    """TSV with one row per session; counts only for published sessions. `mismatches`: patient_mismatches."""
+    """TSV with one row per session; counts only for published sessions. `mismatches`: findings_across_sessions."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter="\t", lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
-    mismatches = patient_mismatches(entries) if mismatches is None else mismatches
+    mismatches = findings_across_sessions(entries) if mismatches is None else mismatches
     for entry in entries:
         report = entry.report
         if report is None:
@@ -142,7 +143,7 @@ def summary_table(entries: list[SessionEntry], mismatches: list[Mismatch] | None
 def write_reports(config: dict, sessions: list[tuple[str, str]], summary: Path | None, page: Path | None) -> None:
     """Write summary.tsv and/or report.html for these sessions, each atomically (a reader never sees half)."""
     entries = read_sessions(Paths.from_config(config), sessions)
-    mismatches = patient_mismatches(entries, _seed(config))
+    mismatches = findings_across_sessions(entries, _seed(config))
     if summary is not None:
         _write_atomically(Path(summary), summary_table(entries, mismatches))
     if page is not None:
@@ -319,18 +320,29 @@ def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     if look:
         names = _some([f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look])
         lines.append(f"<p>{len(look)} published session(s) need a look: {names}. See <em>Needs a look</em>.</p>")
-    if mismatches:
-        what = _some([_e(mismatch.what) for mismatch in mismatches], "; ")
-        lines.append(f"<p>Subjects and patients do not match: {what}. See <em>Needs a look</em>.</p>")
+    for phrase, title in FINDING_TITLES.items():
+        if whats := [_e(m.what) for m in mismatches if m.phrase == phrase]:
+            lines.append(f"<p>{title}: {_some(whats, '; ')}. See <em>Needs a look</em>.</p>")
     return f'<div class="box">{"".join(lines)}</div>' if lines else ""
 
 
+# What a finding across sessions says of each session concerned (needs_a_look), and how the box titles it.
+PATIENTS_DIFFER = "subjects and patients do not match"
+STUDY_SHARED = "a study also in another session"
+FINDING_TITLES = {
+    PATIENTS_DIFFER: "Subjects and patients do not match",
+    STUDY_SHARED: "One study in more than one session",
+}
+
+
 class Mismatch(NamedTuple):
-    """Subjects and patients that do not match, across sessions (patient_mismatches)."""
+    """A finding across sessions: subjects and patients that do not match (patient_mismatches), or one study
+    published in more than one session (shared_studies)."""
 
     what: str
     sessions: list[tuple[str, str]]  # (subject, ses) of each session concerned
     labels: list[str]  # how the page names them
+    phrase: str = PATIENTS_DIFFER
 
 
 def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
@@ -338,9 +350,8 @@ def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
     report = entry.report
     if report is None:
         return []
-    phrases = []
-    if any((entry.subject, entry.ses) in mismatch.sessions for mismatch in mismatches):
-        phrases.append("subjects and patients do not match")
+    concerned = [m.phrase for m in mismatches if (entry.subject, entry.ses) in m.sessions]
+    phrases = [phrase for phrase in FINDING_TITLES if phrase in concerned]
     if len(report.patient_groups) > 1:
         phrases.append(f"{len(report.patient_groups)} patients")
     if (days := max((g.study_days for g in report.patient_groups), default=0)) > 1:
@@ -387,6 +398,32 @@ def patient_mismatches(entries: list[SessionEntry], seed: str | None = None) -> 
     return found + (_label_mismatches(published, entries, seed) if seed else [])
 
 
+def _shared(entries: list[SessionEntry]) -> list[list[tuple[SessionEntry, StudyGroup]]]:
+    """Each study published in more than one session, with its files in each, in the order of the labels."""
+    sessions: dict[str, list[tuple[SessionEntry, StudyGroup]]] = {}
+    for entry in entries:
+        for group in entry.report.studies if entry.report is not None else []:
+            sessions.setdefault(group.study, []).append((entry, group))
+    return sorted((its for its in sessions.values() if len(its) > 1), key=lambda its: [e.label for e, _ in its])
+
+
+def shared_studies(entries: list[SessionEntry]) -> list[Mismatch]:
+    """Each study published in more than one session: an export copied into a second session folder (a recipient
+    would take the copy for a visit of its own), or one visit split across two folders. Numbered as the page
+    lists them."""
+    found = []
+    for n, its in enumerate(_shared(entries), 1):
+        labels = [entry.label for entry, _ in its]
+        what = f"study {n} in sessions {_some(labels)}"  # the box's line stays short; the section lists all
+        found.append(Mismatch(what, [(entry.subject, entry.ses) for entry, _ in its], labels, STUDY_SHARED))
+    return found
+
+
+def findings_across_sessions(entries: list[SessionEntry], seed: str | None = None) -> list[Mismatch]:
+    """Every finding that compares sessions: patient_mismatches, then shared_studies."""
+    return patient_mismatches(entries, seed) + shared_studies(entries)
+
+
 def _label_mismatches(published: list[SessionEntry], entries: list[SessionEntry], seed: str) -> list[Mismatch]:
     """Sessions holding a patient whose PatientID is another subject's label or session folder name."""
     # The digest of each label -> the subjects it belongs to (a folder name may recur: S_1_01 of S and of S_1),
@@ -418,8 +455,9 @@ def _subsection(title: str, text: str, header: list[str], rows: list[list]) -> s
 
 
 def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], config: dict) -> str:
-    """Subjects and patients that do not match (patient_mismatches), published sessions that hold more than one
-    patient, studies on more than one day or a repeated instance, and published files whose pixels may show text."""
+    """Subjects and patients that do not match (patient_mismatches), studies published in more than one session,
+    published sessions that hold more than one patient, studies on more than one day or a repeated instance, and
+    published files whose pixels may show text."""
     published = [e for e in entries if e.report is not None]
     mixed = [
         [_e(e.label), n, group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
@@ -448,7 +486,12 @@ def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], confi
         for group in e.report.patient_groups
         if group.study_days > 1
     ]
-    mismatch_rows = [[_e(m.what), _e(", ".join(m.labels))] for m in mismatches]
+    mismatch_rows = [[_e(m.what), _e(", ".join(m.labels))] for m in mismatches if m.phrase == PATIENTS_DIFFER]
+    shared = [
+        [n, _e(entry.label), group.files, group.series, f"<code>{_e(group.first_file)}</code>"]
+        for n, its in enumerate(_shared(published), 1)
+        for entry, group in its
+    ]
     per_subject = (
         "<p>With <code>date_shift: per_subject</code> the offset follows the PatientID: sessions of "
         "different patients moved by different offsets, so the intervals between them are not kept.</p>"
@@ -464,6 +507,16 @@ def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], confi
             "the original.</p>" + per_subject,
             ["what", "sessions"],
             mismatch_rows,
+        ),
+        _subsection(
+            FINDING_TITLES[STUDY_SHARED],
+            "<p>The same study (StudyInstanceUID) is published in each of these sessions: an export copied into a "
+            "second session folder, which a recipient would take for a visit of its own, or one visit split "
+            "across two folders. Remove the study from the folders it does not belong in and rerun; a session "
+            "folder removed whole leaves its published output for you to delete (see the warning of the next "
+            "run).</p>",
+            ["study", "session", "files", "series", "first file"],
+            shared,
         ),
         _subsection(
             "Sessions holding more than one patient",
@@ -526,9 +579,9 @@ def _count_sections(entries: list[SessionEntry]) -> str:
 
 
 def build_html(entries: list[SessionEntry], config: dict, mismatches: list[Mismatch] | None = None) -> str:
-    """The page; `mismatches`: patient_mismatches, by default without the key."""
+    """The page; `mismatches`: findings_across_sessions, by default without the key."""
     paths = Paths.from_config(config)
-    mismatches = patient_mismatches(entries) if mismatches is None else mismatches
+    mismatches = findings_across_sessions(entries) if mismatches is None else mismatches
     with_report = [e for e in entries if e.report is not None]
     published = [e.report for e in with_report]
     states = {state: sum(e.state == state for e in entries) for state in STATE_LABELS}
