@@ -22,6 +22,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -109,12 +110,15 @@ def _add_file_meta(ds: pydicom.Dataset) -> None:
     ds.file_meta = meta
 
 
-def _short_value(ds: pydicom.Dataset, label: str) -> str | None:
-    """The reason when a value holds fewer bytes than its length says, else None.
+def _short_value(ds: pydicom.Dataset, size: int, label: str) -> str | None:
+    """The reason when the file (of `size` bytes) ends inside an element, else None.
 
     pydicom stops without a word when the file ends inside a value of defined length and keeps the short value.
-    Only the element read last can be short; a nested one makes its enclosing sequence's value short.
+    Only the element read last can be short; a nested one makes its enclosing sequence's value short. It stops
+    as silently when the file ends inside an element's tag and length (8 or 12 bytes), and leaves those bytes
+    unread: the element before them looks whole, and so would a file cut after its first few elements.
     """
+    last = None
     for elements in (ds.file_meta, ds):
         for tag, raw in elements.items():  # iterating a Dataset parses values; items() does not
             if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and raw.value is not None:
@@ -122,6 +126,13 @@ def _short_value(ds: pydicom.Dataset, label: str) -> str | None:
                     return f"{label}: pixel data is truncated ({len(raw.value)} of {raw.length} bytes)"
                 if len(raw.value) < raw.length:
                     return f"{label}: file is truncated (it ends inside a data element)"
+            last = raw
+    # Positions count the file's bytes, except in a deflated dataset (the inflated stream's).
+    deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value_tell and not deflated:
+        left = size - (last.value_tell + last.length)
+        if 0 < left < 12:
+            return f"{label}: file is truncated (it ends inside the header of a data element)"
     return None
 
 
@@ -218,7 +229,8 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
             if "TransferSyntaxUID" not in ds.file_meta:
                 # A header without it (pydicom guessed the encoding); dicognito and every writer need it.
                 ds.file_meta.TransferSyntaxUID = _syntax_read_with(ds)
-            truncated = _short_value(ds, label)  # before any value is parsed: parsing drops the length read
+            # Before any value is parsed: parsing drops the length read.
+            truncated = _short_value(ds, os.stat(path).st_size, label)
             ds.PixelData if "PixelData" in ds else None  # noqa: B018 - parse it now to catch truncation
         except PermissionError:
             raise BadDicom(f"{label}: not readable (permission denied)") from None

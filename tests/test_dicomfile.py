@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import lzma
 import random
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import data_manager, get_testdata_file, get_testdata_files
+from pydicom.dataelem import RawDataElement
 from pydicom.misc import is_dicom
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -454,3 +456,20 @@ def test_other_compressed_files_are_still_skipped_as_not_dicom(tmp_path, name, d
     path = write(tmp_path / name, data)
     with pytest.raises(NotDicom, match=rf"^{re.escape(name)}: not DICOM"):
         read_instance(path, name)
+
+
+@pytest.mark.parametrize("name", ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "CT_small.dcm"])
+def test_file_cut_inside_the_header_of_any_element_is_bad(tmp_path: Path, name: str) -> None:
+    # pydicom stops without a word when the file ends inside an element's tag and length, and keeps what it read
+    # before: cut there, a file would be published as a few header elements without UIDs or pixel data.
+    data = packaged(name).read_bytes()
+    elements = list(pydicom.dcmread(packaged(name)).items())
+    cuts = []
+    for (_, before), (_, element) in itertools.pairwise(elements):
+        if isinstance(before, RawDataElement) and isinstance(element, RawDataElement):
+            cuts += range(before.value_tell + before.length + 1, element.value_tell)
+    assert len(cuts) > 7 * (len(elements) - 3)  # every header but those after SpecificCharacterSet, parsed early
+    for cut in cuts:
+        path = write(tmp_path / "IM1.dcm", data[:cut])
+        with pytest.raises(BadDicom, match=rf"^{name}: (file is truncated|unreadable DICOM)"):
+            read_instance(path, name)
