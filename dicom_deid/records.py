@@ -120,6 +120,10 @@ class FileResult:
     # Original and new PatientID and StudyInstanceUID, and the date offset in days, for the crosswalk; never
     # written to results.json.
     crosswalk: tuple[str, str, str, str, str] | None = None
+    # The file's known original values, each with what replaced it (scrub.replacements), that its worker had not
+    # handed on before: the session's files that were not written are named with them. Never written to
+    # results.json.
+    name_pairs: dict[str, tuple[str, str]] | None = None
     # Its path below the input session folder where that differs from relpath: a file or folder name held a known
     # value (storescp names files after their SOP Instance UID), replaced in relpath. Scratch only, as sources.json.
     source_relpath: str = ""

@@ -34,11 +34,11 @@ def main(session_dir: Path, unpacked_dir: Path | None, anonymized_dir: Path, opt
         sources = list_sources(session_dir)
     else:
         sources = read_record(unpacked_dir / SOURCES_LIST, Sources)
-    write_record(anonymized_dir / SOURCES_LIST, sources)  # for the publish stage
     files_dir = anonymized_dir / ANONYMIZED_FILES
     results = anonymize_session(
         sources, files_dir, policy, options.workers, options.session, crosswalk, options.on_bad_file
     )
+    write_record(anonymized_dir / SOURCES_LIST, sources)  # for the publish stage; its problems renamed
     write_records(anonymized_dir / RESULTS, results)
 
 

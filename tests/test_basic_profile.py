@@ -271,3 +271,18 @@ def test_burned_in_text_is_flagged_and_held_back_under_basic(tmp_path, source, c
 def test_a_plain_mr_is_not_flagged(tmp_path):
     path, _ = planted_file(tmp_path, "MR_small.dcm")
     assert deidentify(path)[1].burned_in == ""
+
+
+def test_a_file_held_back_for_its_pixels_is_named_without_its_patients_values(tmp_path):
+    # Its name goes into the reports in the output: cleared as a written file's would be, the input path kept.
+    dataset = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    dataset.PatientName, dataset.PatientID = "Stahlberg^Ingrid", "MRN4711829"
+    relpath = "Stahlberg_MRN4711829/capture.dcm"
+    (tmp_path / "in" / relpath).parent.mkdir(parents=True)
+    dataset.save_as(tmp_path / "in" / relpath, enforce_file_format=True)
+    held = FileDeidentifier(policy()).process_file(tmp_path / "in" / relpath, tmp_path / "out" / relpath, relpath)
+    assert held.outcome is Outcome.BAD and held.burned_in == "secondary capture" and held.source == relpath
+    assert held.relpath.endswith("/capture.dcm") and held.reason.startswith(f"{held.relpath}: may carry burned-in")
+    for value in ("Stahlberg", "MRN4711829"):
+        assert value not in held.relpath and value not in held.reason
+    assert "MRN4711829" in held.name_pairs  # for naming its session's other files that were not written

@@ -363,3 +363,37 @@ def test_what_this_account_may_not_read_fails_its_session_by_name_or_stops_the_r
         assert f"session {session}: 1 bad file(s)" in result.stdout and reason in result.stdout
     states = {session: row["state"] for session, row in summary_rows(tmp_path).items()}
     assert states == {"P_01": "failed", "P_02": "failed", "P_03": "failed", "P_04": "failed", "P_05": "published"}
+
+
+def test_files_not_written_are_named_without_the_values_their_neighbours_hold(tmp_path):
+    # Beside a patient's images, notes, a cut file and a damaged archive named after the patient (MR_small's
+    # CompressedSamples^MR1, PatientID 4MR1): the reports in the output name them, so their names are cleared of
+    # every value the session's written files told; the log, outside the output, says which file is which.
+    session = tmp_path / "input" / "S" / "imaging" / "S_01"
+    folder = session / "CompressedSamples_MR1"
+    folder.mkdir(parents=True)
+    data = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    (folder / "IM1.dcm").write_bytes(data)
+    (folder / "CompressedSamples notes.txt").write_text("scan notes")
+    (session / "4MR1_report.txt").write_text("report")
+    (session / "CompressedSamples_cut.dcm").write_bytes(data[:-1000])
+    (session / "4MR1_export.zip").write_bytes(b"PK\x03\x04 not a zip")
+    originals = ("CompressedSamples", "4MR1")
+
+    failed = run_snakemake(tmp_path, check=False)
+    assert failed.returncode != 0
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    assert "_cut.dcm" in page and "_export.zip" in page
+    for value in originals:
+        assert value not in page
+    log = (tmp_path / "logs" / "anonymize_session" / "S" / "S_01.log").read_text()
+    assert "CompressedSamples_cut.dcm is named " in log and "4MR1_export.zip is named " in log
+
+    run_snakemake(tmp_path, "--config", "on_bad_file=skip_file")
+    report = json.loads((tmp_path / "output" / "reports" / "S" / "S_01.json").read_text())
+    assert len(report["skipped"]) == 2 and len(report["files_left_out"]) == 2
+    assert {item["path"].rsplit("_", 1)[-1] for item in report["files_left_out"]} == {"cut.dcm", "export.zip"}
+    for path in (tmp_path / "output").rglob("*"):
+        if path.is_file():
+            for value in originals:
+                assert value.encode() not in path.read_bytes() and value not in path.as_posix(), (value, path)

@@ -41,7 +41,16 @@ from dicom_deid.dicomfile import (
 )
 from dicom_deid.job import session_error
 from dicom_deid.keyfile import patient_token, study_token
-from dicom_deid.records import FAIL_SESSION, SKIP_FILE, FileResult, Outcome, Policy, Sources, bad_files
+from dicom_deid.records import (
+    FAIL_SESSION,
+    SKIP_FILE,
+    FileResult,
+    Outcome,
+    Policy,
+    Sources,
+    bad_files,
+    split_message,
+)
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
 from dicom_deid.verify.files import check_output, masked_path, original_facts, path_leftovers
@@ -119,6 +128,7 @@ class FileDeidentifier:
         self.policy = policy
         self.dicognito = DicognitoAnonymizer(policy.seed, policy.date_shift, policy.keep, policy.fast_path)
         self.basic = None
+        self.named: set[str] = set()  # the known values whose pairs this worker has handed on (name_pairs)
         if policy.profile == "basic":
             self.basic = BasicProfile(policy.basic_options, partial(pseudonymous_uid, policy.seed), policy.keep)
 
@@ -155,22 +165,26 @@ class FileDeidentifier:
         except BadDicom as error:
             return FileResult(relpath, Outcome.BAD, str(error))
         burned_in = burned_in_text_risk(dataset)
-        if burned_in and self.policy.profile == "basic":
-            reason = f"may carry burned-in text ({burned_in}): not published under profile basic without pixel cleaning"
-            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}", burned_in=burned_in)
         facts = original_facts(dataset, self.policy)  # before the dataset is changed in place
         try:
             result, pairs = self._anonymize(dataset)
         except Exception as error:  # noqa: BLE001 - dicognito met a value it cannot handle; name the file, not the value
             return FileResult(relpath, Outcome.BAD, f"{relpath}: anonymization failed ({type(error).__name__})")
+        name_pairs = {value: pair for value, pair in pairs.items() if value not in self.named}
+        self.named.update(name_pairs)
         # Names are de-identified as values are: storescp names a file after its original SOP Instance UID.
         out_relpath = scrub_path(relpath, pairs)
         leftovers = path_leftovers(facts, out_relpath, {new for new, _ in pairs.values()})
+        shown = masked_path(out_relpath, leftovers) if leftovers else out_relpath
+        if burned_in and self.policy.profile == "basic":
+            reason = f"may carry burned-in text ({burned_in}): not published under profile basic without pixel cleaning"
+            source = relpath if shown != relpath else ""
+            return FileResult(shown, Outcome.BAD, f"{shown}: {reason}", burned_in=burned_in, source_relpath=source,
+                              name_pairs=name_pairs)  # fmt: skip
         if leftovers:
-            shown = masked_path(out_relpath, leftovers)
             names = " and ".join(sorted({source for source, _, _ in leftovers}))
             reason = f"its file or folder name holds the original {names}; rename it in a copy of the input"
-            return FileResult(shown, Outcome.BAD, f"{shown}: {reason}", source_relpath=relpath)
+            return FileResult(shown, Outcome.BAD, f"{shown}: {reason}", source_relpath=relpath, name_pairs=name_pairs)
         if out_relpath != relpath:
             target = _renamed(target, relpath, out_relpath)
         replace_file_framing(dataset)
@@ -181,14 +195,15 @@ class FileDeidentifier:
         try:
             dataset.save_as(encoded, enforce_file_format=True)
         except (AttributeError, ValueError, TypeError) as error:
-            return FileResult(relpath, Outcome.BAD, f"{relpath}: {_unwritable_reason(dataset, error)}")
+            reason = _unwritable_reason(dataset, error)
+            return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}", name_pairs=name_pairs)
         content = encoded.getvalue()
         target.parent.mkdir(parents=True, exist_ok=True)
         # Named per process, so a leftover worker of a killed job never renames another's half-written file.
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         partial.write_bytes(content)  # an OSError (a full disk) stops the job
         os.replace(partial, target)
-        result.relpath, result.burned_in = out_relpath, burned_in
+        result.relpath, result.burned_in, result.name_pairs = out_relpath, burned_in, name_pairs
         result.source_relpath = relpath if out_relpath != relpath else ""
         result.failures = check_output(facts, content, out_relpath, self.policy)
         result.modality = str(dataset.get("Modality", ""))
@@ -298,6 +313,31 @@ def name_like_written_neighbours(results: list[FileResult]) -> None:
             result.reason = result.reason.replace(f"{result.source_relpath}: ", f"{shown}: ", 1)
 
 
+def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
+    """The known values out of the names of files that were not written (skipped, dropped, bad) and of archives
+    that could not be unpacked, each replaced by what replaced it in the files (scrub_path): the reports in the
+    output name them, and a note beside a patient's images is often named after the patient. The values come
+    from the session's files that were read (name_pairs); the log, outside the output, says which file is which."""
+    known: dict[str, tuple[str, str]] = {}
+    for result in results:
+        for value, pair in (result.name_pairs or {}).items():
+            known.setdefault(value, pair)
+        result.name_pairs = None  # identifying: never into the results file
+    if not known:
+        return
+    for result in results:
+        shown = scrub_path(result.relpath, known) if result.outcome is not Outcome.WRITTEN else result.relpath
+        if shown != result.relpath:
+            log.info("%s is named %s in the reports: its name holds a known value", result.source, shown)
+            result.reason = result.reason.replace(f"{result.relpath}: ", f"{shown}: ", 1)
+            result.source_relpath, result.relpath = result.source, shown
+    for index, problem in enumerate(sources.problems):
+        path, reason = split_message(problem)
+        if path and (shown := scrub_path(path, known)) != path:
+            log.info("%s is named %s in the reports: its name holds a known value", path, shown)
+            sources.problems[index] = f"{shown}: {reason}"
+
+
 def _size(job: tuple[str, str, str]) -> int:
     try:
         return os.stat(job[1]).st_size
@@ -333,6 +373,7 @@ def anonymize_session(
             log.info("%s: %d/%d files done, %.0f files/s", session, len(results), len(jobs), rate)
             last_report = now
     name_like_written_neighbours(results)
+    name_unwritten_files(results, sources)
     results.sort(key=lambda r: r.relpath)  # the sources' order: results do not depend on the workers
     failures = bad_files(sources, results)
     if failures and on_bad_file != SKIP_FILE:
