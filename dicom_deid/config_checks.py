@@ -50,15 +50,21 @@ def keep_problems(config: dict) -> list[str]:
         return []
     # Imported here: this runs in Snakemake's own process, at every start (and in each cluster job), where
     # pydicom is needed for nothing else: its import cost each start 60-70 ms (CPU and wall) of about 0.9 s.
-    from pydicom.datadict import keyword_dict
+    from pydicom.datadict import dictionary_VR, keyword_dict
 
     problems = []
+    override = "set allow_keep_identifying: true to keep it anyway"
     for keyword in config["keep"]:
         if keyword not in keyword_dict:
             problems.append(f"keep: {keyword} is not a DICOM attribute keyword")
-        elif keyword in tags.KEEP_NEEDS_OVERRIDE and not config["allow_keep_identifying"]:
+        elif config["allow_keep_identifying"]:
+            continue
+        elif keyword in tags.KEEP_NEEDS_OVERRIDE:
+            problems.append(f"keep: {keyword} identifies the patient; {override}")
+        elif dictionary_VR(keyword_dict[keyword]) in tags.KEEP_NEEDS_OVERRIDE_VRS:
             problems.append(
-                f"keep: {keyword} identifies the patient; set allow_keep_identifying: true to keep it anyway"
+                f"keep: {keyword} is a date: kept beside the dates moved by each subject's offset, it gives the "
+                f"offset away, and with it the real PatientBirthDate; {override}"
             )
     return problems
 

@@ -62,8 +62,22 @@ PROFILE_TYPE_2 = (
     "AcquisitionTime",  # Type 2 in the PET Image module
 )
 
-# May be kept (config `keep`) only with `allow_keep_identifying: true`: they identify the patient directly.
-KEEP_NEEDS_OVERRIDE = (*REMOVED, "PatientID")
+# May be kept (config `keep`) only with `allow_keep_identifying: true`: they identify the patient directly. So
+# does any date (VR DA or DT, config_checks.keep_problems): kept beside the dates moved by the subject's offset,
+# a kept date gives the offset away, and with it the real PatientBirthDate.
+KEEP_NEEDS_OVERRIDE = (
+    *REMOVED,
+    "PatientID",
+    "PatientName",
+    "OtherPatientNames",
+    "OtherPatientIDs",
+    "OtherPatientIDsSequence",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "PatientBirthDate",
+    "PatientTelephoneNumbers",
+)
+KEEP_NEEDS_OVERRIDE_VRS = ("DA", "DT")
 
 # UIDs that name standard or vendor things (SOP classes, transfer syntaxes, code lists, creators), not the
 # patient's instances: kept as they are, wherever they occur. Every other UID is remapped.

@@ -68,7 +68,10 @@ def test_a_zip_that_cannot_be_written_leaves_nothing_in_the_output(tmp_path):
 
 def test_keep_list_keeps_dates_and_report_records_it(tmp_path):
     tree = build_example_tree(tmp_path / "input")
-    run_snakemake(tmp_path, "--config", "keep=[StudyDate,SeriesDate]")
+    # A kept date beside the moved ones gives the subject's offset away: only with the override.
+    refused = run_snakemake(tmp_path, "-n", "--config", "keep=[StudyDate,SeriesDate]", check=False)
+    assert refused.returncode != 0 and "keep: StudyDate is a date: kept beside the dates moved" in refused.stdout
+    run_snakemake(tmp_path, "--config", "keep=[StudyDate,SeriesDate]", "allow_keep_identifying=True")
     relpath = "anat/t1/IM_0001.dcm"
     original = pydicom.dcmread(tree.session_dir(S1, f"{S1}_01") / relpath)
     out = pydicom.dcmread(tmp_path / "output" / S1 / "imaging" / f"{S1}_01" / relpath)
@@ -79,7 +82,7 @@ def test_keep_list_keeps_dates_and_report_records_it(tmp_path):
     assert "StudyDate" in (tmp_path / "output" / "reports" / "report.html").read_text()
 
 
-@pytest.mark.parametrize("keyword", ["PatientID", "PatientAddress"])
+@pytest.mark.parametrize("keyword", ["PatientID", "PatientAddress", "PatientName"])
 def test_keeping_an_identifying_tag_needs_the_override(tmp_path, keyword):
     tree = build_example_tree(tmp_path / "input")
     refused = run_snakemake(tmp_path, "-n", "--config", f"keep=[{keyword}]", check=False)
