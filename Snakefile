@@ -17,6 +17,13 @@ sys.path.insert(0, workflow.basedir)
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+from dicom_deid.config_checks import numbers_from_text
+
+# --config "archives={max_depth: 3}" gives text; anything else is left for the schema to name.
+if isinstance(config.get("archives"), dict):
+    config["archives"] = numbers_from_text(config["archives"])
+
+
 validate(config, "config/schema.yaml")
 
 

@@ -44,6 +44,22 @@ def profile_problems(config: dict) -> list[str]:
     return []
 
 
+def numbers_from_text(values: dict) -> dict:
+    """`values` with each text that spells a number made that number. Snakemake's --config reads a nested key's
+    value as text (`archives={max_depth: 5}` gives "5"), which the schema would refuse as no integer."""
+
+    def number(value):
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    return kind(value)
+                except ValueError:
+                    continue
+        return value
+
+    return {key: number(value) for key, value in values.items()}
+
+
 def keep_problems(config: dict) -> list[str]:
     """Keep-list entries that are no DICOM keyword, or that identify the patient without the override."""
     if not config["keep"]:

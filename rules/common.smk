@@ -12,7 +12,7 @@ from snakemake.exceptions import WorkflowError
 
 from dicom_deid.config_checks import keep_problems, key_problems, path_problems, profile_problems
 from dicom_deid.discovery import discover, published_but_gone, published_reports
-from dicom_deid.keyfile import ensure_key
+from dicom_deid.keyfile import ensure_key, read_seed
 from dicom_deid.paths import Paths, data2bids_label
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
 
@@ -40,6 +40,10 @@ if key_errors:
 
 if ensure_key(KEY):
     print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)
+try:  # every session job reads it: a key readable by others would otherwise fail each of them on its own
+    read_seed(KEY)
+except (OSError, ValueError) as error:
+    raise WorkflowError(f"Key error:\n  {error}")
 
 
 wildcard_constraints:

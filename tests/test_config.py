@@ -59,6 +59,26 @@ def test_config_errors_stop_before_any_job(tmp_path, arguments, message):
     assert "rule " not in result.stdout and not (tmp_path / "output").exists()
 
 
+def test_nested_numbers_on_the_command_line_are_numbers(tmp_path):
+    # Snakemake reads `archives={max_depth: 3}` as text; the README promises --config works for any key.
+    (tmp_path / "input").mkdir()
+    run_snakemake(tmp_path, "-n", "--config", "archives={max_depth: 3, max_total_gb: 0.5}")
+    result = run_snakemake(tmp_path, "-n", "--config", "archives={max_depth: 0}", check=False)
+    assert result.returncode != 0 and "max_depth" in result.stdout and "minimum" in result.stdout
+    result = run_snakemake(tmp_path, "-n", "--config", "archives={max_depth: deep}", check=False)
+    assert result.returncode != 0 and "'deep' is not of type 'integer'" in result.stdout
+
+
+def test_a_key_readable_by_others_stops_the_run_before_any_job(tmp_path):
+    (tmp_path / "input" / "S" / "imaging" / "S_01").mkdir(parents=True)
+    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "input" / "S" / "imaging" / "S_01")
+    ensure_key(tmp_path / "keys" / "deid.key")
+    (tmp_path / "keys" / "deid.key").chmod(0o644)
+    result = run_snakemake(tmp_path, check=False)
+    assert result.returncode != 0 and "Key error:" in result.stdout and "chmod 600" in result.stdout
+    assert "rule " not in result.stdout and not (tmp_path / "output").exists()
+
+
 def test_a_site_config_naming_only_its_folders_runs_from_the_sites_own_folder(tmp_path):
     # A shared install on a cluster: `snakemake -s <install>/Snakefile --configfile site.yaml`, run in the
     # project's folder. The defaults come from the install; the site's file overrides only what it names.
