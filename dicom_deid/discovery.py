@@ -163,21 +163,25 @@ def published_reports(paths: Paths) -> list[Path]:
     return sorted(reports.glob("*/*.json")) if reports.is_dir() else []
 
 
+def gone_sessions(
+    reports: list[Path], sessions: list[Session], subjects: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """(subject, ses) of each session whose report says it was published but whose folder is gone from the input
+    (consent withdrawn, a session moved): its output stays until someone removes it. `subjects` as discover's."""
+    found = {(session.subject, session.name) for session in sessions}
+    return [
+        (report.parent.name, report.stem.removeprefix(f"{report.parent.name}_"))
+        for report in reports
+        if not (subjects and report.parent.name not in subjects) and (report.parent.name, report.stem) not in found
+    ]
+
+
 def published_but_gone(
     paths: Paths, reports: list[Path], sessions: list[Session], subjects: list[str] | None = None
 ) -> list[str]:
-    """Sessions whose report says they were published but whose folder is gone from the input (consent withdrawn,
-    a session moved): their output stays until someone removes it, so each run says so. `subjects` as discover's.
-    """
-    found = {(session.subject, session.name) for session in sessions}
-    gone = []
-    for report in reports:
-        subject = report.parent.name
-        if (subjects and subject not in subjects) or (subject, report.stem) in found:
-            continue
-        ses = report.stem.removeprefix(f"{subject}_")
-        gone.append(
-            f"{paths.session_output(subject, ses)}: session {report.stem} is no longer in the input; "
-            f"its output and report ({report}) stay until you remove them"
-        )
-    return gone
+    """A warning for each of gone_sessions, which each run gives: their output stays until someone removes it."""
+    return [
+        f"{paths.session_output(subject, ses)}: session {subject}_{ses} is no longer in the input; "
+        f"its output and report ({paths.session_report(subject, ses)}) stay until you remove them"
+        for subject, ses in gone_sessions(reports, sessions, subjects)
+    ]

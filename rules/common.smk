@@ -11,7 +11,7 @@ import snakemake.common
 from snakemake.exceptions import WorkflowError
 
 from dicom_deid.config_checks import keep_problems, key_problems, path_problems, profile_problems
-from dicom_deid.discovery import discover, published_but_gone, published_reports
+from dicom_deid.discovery import discover, gone_sessions, published_but_gone, published_reports
 from dicom_deid.keyfile import ensure_key, read_seed
 from dicom_deid.paths import Paths, data2bids_label
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
@@ -173,6 +173,8 @@ def cancel_scheduler_timers():
 
 # Every discovered session, as [subject, ses]: the reports list those with neither report nor status as not run.
 SESSION_KEYS = [[s.subject, s.ses] for s in SESSIONS.values()]
+# Published sessions whose folder is gone from the input: still in the output, so the reports show them.
+GONE_KEYS = [list(key) for key in gone_sessions(PUBLISHED, found.sessions, config["subjects"])]
 
 
 def build_reports_after_failure():
@@ -181,7 +183,8 @@ def build_reports_after_failure():
     from dicom_deid.stages.report import write_reports
 
     try:
-        write_reports(config, [tuple(key) for key in SESSION_KEYS], PATHS.summary, PATHS.html_report)
+        sessions, gone = [tuple(key) for key in SESSION_KEYS], [tuple(key) for key in GONE_KEYS]
+        write_reports(config, sessions, PATHS.summary, PATHS.html_report, gone)
     except Exception as error:
         print(f"The reports could not be built: {type(error).__name__}: {error}", file=sys.stderr)
         return

@@ -19,6 +19,7 @@ rule dataset_summary:
         "../environment.yml"
     params:
         sessions=SESSION_KEYS,
+        gone=GONE_KEYS,
         config=config,
     script:
         "../scripts/dataset_summary.py"
@@ -35,6 +36,7 @@ rule html_report:
         "../environment.yml"
     params:
         sessions=SESSION_KEYS,
+        gone=GONE_KEYS,
         config=config,
     script:
         "../scripts/html_report.py"

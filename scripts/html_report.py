@@ -8,5 +8,5 @@ from dicom_deid.stages.report import write_reports
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake
-    sessions = [tuple(session) for session in smk.params.sessions]
-    run_job(smk.log[0], write_reports, dict(smk.params.config), sessions, None, Path(smk.output.html))
+    sessions, gone = ([tuple(session) for session in keys] for keys in (smk.params.sessions, smk.params.gone))
+    run_job(smk.log[0], write_reports, dict(smk.params.config), sessions, None, Path(smk.output.html), gone)

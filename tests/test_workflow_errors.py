@@ -397,3 +397,31 @@ def test_files_not_written_are_named_without_the_values_their_neighbours_hold(tm
         if path.is_file():
             for value in originals:
                 assert value.encode() not in path.read_bytes() and value not in path.as_posix(), (value, path)
+
+
+def test_the_reports_say_what_is_in_the_output_after_a_failed_rerun_and_a_withdrawn_session(tmp_path):
+    sessions = {"A": ("A_01", "MR_small.dcm"), "B": ("B_01", "CT_small.dcm")}
+    for subject, (session, packaged) in sessions.items():
+        folder = tmp_path / "input" / subject / "imaging" / session
+        folder.mkdir(parents=True)
+        shutil.copy(get_testdata_file(packaged), folder / "IM1.dcm")
+    run_snakemake(tmp_path)
+    # A late file of A_01 is cut: its rerun fails before publishing, and the earlier output stays where it was.
+    late = tmp_path / "input" / "A" / "imaging" / "A_01" / "IM2.dcm"
+    late.write_bytes(Path(get_testdata_file("MR_small.dcm")).read_bytes()[:-1000])
+    assert run_snakemake(tmp_path, check=False).returncode != 0
+    assert (session_output_dir(tmp_path / "output", "A", "01") / "IM1.dcm").is_file()
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    assert "A_01 (failed; an earlier version is in the output)" in page
+    assert "Failed in <code>anonymize_session</code>; an earlier version of it is still in the output" in page
+    assert summary_rows(tmp_path)["A_01"]["needs_a_look"] == "an earlier version is in the output"
+    # B's consent is withdrawn: its folder goes, its output stays until removed, and the reports keep showing it.
+    late.unlink()
+    shutil.rmtree(tmp_path / "input" / "B")
+    result = run_snakemake(tmp_path)
+    assert "session B_01 is no longer in the input" in result.stdout
+    rows = summary_rows(tmp_path)
+    assert rows["A_01"]["state"] == "published" and rows["A_01"]["needs_a_look"] == ""
+    assert rows["B_01"]["state"] == "published" and rows["B_01"]["needs_a_look"] == "its input folder is gone"
+    page = (tmp_path / "output" / "reports" / "report.html").read_text()
+    assert "1 published session(s) whose folder is gone from the input" in page and "B_01." in page

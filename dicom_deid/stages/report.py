@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -92,6 +93,8 @@ class SessionEntry:
     report: SessionReport | None = None  # published (in part or whole)
     status: SessionStatus | None = None  # failed
     label: str = ""  # how the page names it: the session, and its subject where another subject has that name too
+    input_gone: bool = False  # published, and its folder is gone from the input: its output stays
+    earlier_output: bool = False  # failed, and what an earlier run published of it is still in the output
 
 
 def _read_or_none(path: Path, cls):
@@ -102,10 +105,13 @@ def _read_or_none(path: Path, cls):
         return None
 
 
-def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[SessionEntry]:
-    """The state of every session, (subject, ses), from what the session jobs left on disk."""
+def read_sessions(
+    paths: Paths, sessions: list[tuple[str, str]], gone: list[tuple[str, str]] = ()
+) -> list[SessionEntry]:
+    """The state of every session, (subject, ses), from what the session jobs left on disk; `gone`: published
+    sessions whose folder is gone from the input (discovery.gone_sessions), shown while their output stays."""
     entries = []
-    for subject, ses in sorted(sessions):
+    for subject, ses in sorted({*sessions, *gone}):
         entry = SessionEntry(subject, ses, f"{subject}_{ses}", NOT_RUN)
         # A status file is newer than any report of its session: publishing deletes it.
         entry.status = _read_or_none(Path(paths.status(subject, ses)), SessionStatus)
@@ -113,8 +119,12 @@ def read_sessions(paths: Paths, sessions: list[tuple[str, str]]) -> list[Session
             entry.report = _read_or_none(Path(paths.session_report(subject, ses)), SessionReport)
         if entry.status:
             entry.state = SessionState.FAILED.value
+            # Snakemake removes a job's outputs only when it runs the job: a rerun that failed before publishing
+            # leaves the earlier run's output in place.
+            entry.earlier_output = os.path.lexists(paths.session_output(subject, ses))
         elif entry.report:
             entry.state = entry.report.state.value
+        entry.input_gone = (subject, ses) in gone and entry.report is not None
         entries.append(entry)
     shared = {name for name, count in Counter(e.session for e in entries).items() if count > 1}
     for entry in entries:
@@ -131,7 +141,8 @@ def summary_table(entries: list[SessionEntry], mismatches: list[Mismatch] | None
     for entry in entries:
         report = entry.report
         if report is None:
-            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject, "", ""])
+            look = "; ".join(needs_a_look(entry, mismatches))
+            writer.writerow([entry.session, *[""] * len(COUNT_COLUMNS), "", entry.state, "", entry.subject, "", look])
             continue
         counts = [getattr(report.counts, column) for column in COUNT_COLUMNS]
         left_out = len(report.files_left_out)
@@ -140,9 +151,16 @@ def summary_table(entries: list[SessionEntry], mismatches: list[Mismatch] | None
     return out.getvalue()
 
 
-def write_reports(config: dict, sessions: list[tuple[str, str]], summary: Path | None, page: Path | None) -> None:
-    """Write summary.tsv and/or report.html for these sessions, each atomically (a reader never sees half)."""
-    entries = read_sessions(Paths.from_config(config), sessions)
+def write_reports(
+    config: dict,
+    sessions: list[tuple[str, str]],
+    summary: Path | None,
+    page: Path | None,
+    gone: list[tuple[str, str]] = (),
+) -> None:
+    """Write summary.tsv and/or report.html for these sessions (and those `gone` from the input, read_sessions),
+    each atomically (a reader never sees half)."""
+    entries = read_sessions(Paths.from_config(config), sessions, gone)
     mismatches = findings_across_sessions(entries, _seed(config))
     if summary is not None:
         _write_atomically(Path(summary), summary_table(entries, mismatches))
@@ -283,9 +301,16 @@ def _failed_section(entries: list[SessionEntry], paths: Paths) -> str:
             [f"<code>{_e(f.path)}</code>" if f.path else "(the session)", _e(f.check or "bad input"), _e(f.reason)]
             for f in status.failures
         ]
+        output = paths.session_output(entry.subject, entry.ses)
+        in_output = (
+            f"an earlier version of it is still in the output (<code>{_e(output)}</code>), without what changed "
+            "in its input since: fix the input and rerun, or remove it"
+            if entry.earlier_output
+            else "nothing of it is in the output"
+        )
         parts.append(
             f"<h3>{_e(entry.label)}</h3>"
-            f"<p>Failed in <code>{_e(status.stage)}</code>; nothing of it is in the output. "
+            f"<p>Failed in <code>{_e(status.stage)}</code>; {in_output}. "
             f"Log: <code>{_e(log)}</code>.</p>" + _table(["file (path inside the session)", "check", "reason"], rows)
         )
         if status.files_left_out:
@@ -308,14 +333,21 @@ def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     """A box at the top naming every session not (yet) in the output, every published one that needs a look, and
     the subjects and patients that do not match (patient_mismatches)."""
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
+    gone = [e for e in entries if e.input_gone]
     # Each session by what it holds; the mismatches across sessions get a line of their own, saying what they are.
     look = [(e, phrases) for e in entries if (phrases := needs_a_look(e, []))]
     lines = []
     if waiting:
-        names = _some([f"{_e(e.label)} ({STATE_LABELS[e.state]})" for e in waiting])
+        names = _some([f"{_e(e.label)} ({_e('; '.join(_waiting_phrases(e)))})" for e in waiting])
         lines.append(
-            f"<p>{len(waiting)} session(s) not in the output: {names}. "
+            f"<p>{len(waiting)} session(s) not published as their input now stands: {names}. "
             "See <em>Failed sessions</em> and <em>How to rerun</em> below.</p>"
+        )
+    if gone:
+        lines.append(
+            f"<p>{len(gone)} published session(s) whose folder is gone from the input (consent withdrawn, or the "
+            f"session moved?): {_some([_e(e.label) for e in gone])}. Their output and reports stay until you remove "
+            "them; each run's warnings name their folders.</p>"
         )
     if look:
         names = _some([f"{_e(e.label)} ({_e('; '.join(phrases))})" for e, phrases in look])
@@ -345,13 +377,24 @@ class Mismatch(NamedTuple):
     phrase: str = PATIENTS_DIFFER
 
 
+EARLIER_OUTPUT = "an earlier version is in the output"
+INPUT_GONE = "its input folder is gone"
+
+
+def _waiting_phrases(entry: SessionEntry) -> list[str]:
+    """A failed or not-run session, as the box names it."""
+    return [STATE_LABELS[entry.state], *([EARLIER_OUTPUT] if entry.earlier_output else [])]
+
+
 def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
-    """What a published session's reader should look at, one short phrase each."""
+    """What a session's reader should look at, one short phrase each: a failed session only for an earlier
+    version of it in the output."""
     report = entry.report
     if report is None:
-        return []
+        return [EARLIER_OUTPUT] if entry.earlier_output else []
     concerned = [m.phrase for m in mismatches if (entry.subject, entry.ses) in m.sessions]
-    phrases = [phrase for phrase in FINDING_TITLES if phrase in concerned]
+    phrases = [INPUT_GONE] if entry.input_gone else []
+    phrases += [phrase for phrase in FINDING_TITLES if phrase in concerned]
     if len(report.patient_groups) > 1:
         phrases.append(f"{len(report.patient_groups)} patients")
     if (days := max((g.study_days for g in report.patient_groups), default=0)) > 1:
