@@ -212,7 +212,7 @@ def test_a_dataset_of_one_patient_and_a_study_per_session_needs_no_look(tmp_path
 def test_scrubbed_values_and_private_elements_are_counted_per_session(tmp_path):
     config, sessions = sample_sessions(tmp_path)
     html = build_html(read_sessions(Paths.from_config(config), sessions), config)
-    scrubbed = html.split("<h2>Values scrubbed outside the 17 attributes</h2>")[1].split("<h2>")[0]
+    scrubbed = html.split("<h2>Known values scrubbed out of other elements</h2>")[1].split("<h2>")[0]
     assert "PatientID in private (0029,xx20)" in scrubbed and '<td class="n">2</td>' in scrubbed
     private = html.split("<h2>Private elements kept and removed</h2>")[1].split("<h2>")[0]
     assert "kept" in private and '<td class="n">40</td>' in private

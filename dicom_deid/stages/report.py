@@ -73,11 +73,13 @@ CHECK_DESCRIPTIONS = {
     "removed_tags_absent": "none of the 4 removed attributes at any depth",
     "no_original_values_in_bytes": "no original identifying value anywhere in the file's bytes",
     "policy_held": "the options held (private elements, PatientName); file meta, preamble and padding the writer's",
+    "profile_held": "profile basic: every attribute of PS3.15 Table E.1-1 in the input got its action (nothing to "
+    "check under minimal)",
 }
 
 # Mappings of every session report shown as counts: what was scrubbed where, private elements kept and removed.
 COUNT_MAPPINGS = {
-    "scrubbed": "Values scrubbed outside the 17 attributes",
+    "scrubbed": "Known values scrubbed out of other elements",
     "private_elements": "Private elements kept and removed",
 }
 
@@ -681,7 +683,7 @@ and the rest of their session is published, "in part".</p>
 <p>Checked for every file before its session enters the output:</p>
 <ul>{check_list}</ul>
 <h2>Skipped files</h2>
-{_table(["session", "file (output path)", "reason"], skipped_rows) if skipped_rows else "<p>None.</p>"}
+{_table(["session", "file (path inside the session)", "reason"], skipped_rows) if skipped_rows else "<p>None.</p>"}
 <h2>Malformed values emptied</h2>
 {_table(["session", "attribute", "count"], repaired_rows) if repaired_rows else "<p>None.</p>"}
 {_count_sections(entries)}
