@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dicom_deid import tags
+from dicom_deid.paths import Paths
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -83,6 +85,22 @@ def keep_problems(config: dict) -> list[str]:
                 f"offset away, and with it the real PatientBirthDate; {override}"
             )
     return problems
+
+
+def layout_problems(config: dict, reports: list[Path]) -> list[str]:
+    """Sessions of output_dir published under the other output_layout (`reports`: discovery.published_reports).
+    A rerun that forgot `output_layout=data2bids` would publish every session again beside its zip, as a folder."""
+    other = "mirror" if config["output_layout"] == "data2bids" else "data2bids"
+    elsewhere = Paths.from_config({**config, "output_layout": other})
+    sessions = [(report.parent.name, report.stem.removeprefix(f"{report.parent.name}_")) for report in reports]
+    found = [path for path in (elsewhere.session_output(*session) for session in sessions) if os.path.lexists(path)]
+    if not found:
+        return []
+    return [
+        f"output_layout {config['output_layout']}: {len(found)} session(s) in {config['output_dir']} were published "
+        f"with output_layout {other} (e.g. {found[0]}); run with the layout they were published with, or give a "
+        "new output_dir"
+    ]
 
 
 def key_problems(config: dict, published: int) -> list[str]:

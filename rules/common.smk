@@ -10,7 +10,7 @@ import threading
 import snakemake.common
 from snakemake.exceptions import WorkflowError
 
-from dicom_deid.config_checks import keep_problems, key_problems, path_problems, profile_problems
+from dicom_deid.config_checks import keep_problems, key_problems, layout_problems, path_problems, profile_problems
 from dicom_deid.discovery import discover, gone_sessions, published_but_gone, published_reports
 from dicom_deid.keyfile import ensure_key, read_seed
 from dicom_deid.paths import Paths, data2bids_label
@@ -37,6 +37,10 @@ SESSIONS = {(s.subject, s.ses): s for s in found.sessions}
 key_errors = key_problems(config, len(PUBLISHED))
 if key_errors:
     raise WorkflowError("Key error:\n  " + "\n  ".join(key_errors))
+
+layout_errors = layout_problems(config, PUBLISHED)
+if layout_errors:
+    raise WorkflowError("Output layout error:\n  " + "\n  ".join(layout_errors))
 
 if ensure_key(KEY):
     print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)

@@ -79,6 +79,20 @@ def test_a_key_readable_by_others_stops_the_run_before_any_job(tmp_path):
     assert "rule " not in result.stdout and not (tmp_path / "output").exists()
 
 
+def test_a_rerun_that_forgets_the_output_layout_stops_before_any_job(tmp_path):
+    # Sessions published as data2bids zips, then a run without output_layout=data2bids: it would publish every
+    # session again, as folders beside the zips.
+    (tmp_path / "input" / "S" / "imaging" / "S_01").mkdir(parents=True)
+    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "input" / "S" / "imaging" / "S_01")
+    run_snakemake(tmp_path, "--config", "output_layout=data2bids")
+    result = run_snakemake(tmp_path, "-n", check=False)
+    assert result.returncode != 0 and "Output layout error:" in result.stdout
+    assert "1 session(s) in output were published with output_layout data2bids" in result.stdout
+    assert "rule " not in result.stdout
+    run_snakemake(tmp_path, "-n", "--config", "output_layout=data2bids")  # the layout they were published with
+    run_snakemake(tmp_path, "-n", "--config", "output_dir=output_mirror")  # a new output_dir
+
+
 def test_a_site_config_naming_only_its_folders_runs_from_the_sites_own_folder(tmp_path):
     # A shared install on a cluster: `snakemake -s <install>/Snakefile --configfile site.yaml`, run in the
     # project's folder. The defaults come from the install; the site's file overrides only what it names.
