@@ -4,6 +4,7 @@
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -17,14 +18,17 @@ sys.path.insert(0, workflow.basedir)
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-from dicom_deid.config_checks import numbers_from_text
+from dicom_deid.config_checks import numbers_from_text, schema_problem
 
 # --config "archives={max_depth: 3}" gives text; anything else is left for the schema to name.
 if isinstance(config.get("archives"), dict):
     config["archives"] = numbers_from_text(config["archives"])
 
 
-validate(config, "config/schema.yaml")
+try:
+    validate(config, "config/schema.yaml")
+except WorkflowError as error:
+    raise WorkflowError(f"Configuration error:\n  {schema_problem(error)}") from None
 
 
 include: "rules/common.smk"

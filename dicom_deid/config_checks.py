@@ -46,6 +46,16 @@ def profile_problems(config: dict) -> list[str]:
     return []
 
 
+def schema_problem(error: Exception) -> str:
+    """What Snakemake's `validate` found, as one line naming the key: its own message prints the whole schema
+    (some 370 lines for one misspelt key)."""
+    found = error.__context__  # jsonschema's ValidationError, which Snakemake's error keeps only as text
+    if not hasattr(found, "absolute_path"):
+        return str(error)
+    key = ".".join(str(part) for part in found.absolute_path)
+    return f"{key}: {found.message}" if key else found.message
+
+
 def numbers_from_text(values: dict) -> dict:
     """`values` with each text that spells a number made that number. Snakemake's --config reads a nested key's
     value as text (`archives={max_depth: 5}` gives "5"), which the schema would refuse as no integer."""

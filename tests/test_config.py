@@ -57,6 +57,8 @@ def test_config_errors_stop_before_any_job(tmp_path, arguments, message):
     result = run_snakemake(tmp_path, *arguments, check=False)
     assert result.returncode != 0 and message in result.stdout
     assert "rule " not in result.stdout and not (tmp_path / "output").exists()
+    # One line per problem, not Snakemake's dump of the whole schema and config (some 370 lines).
+    assert "$schema" not in result.stdout and len(result.stdout.splitlines()) < 12, result.stdout
 
 
 def test_nested_numbers_on_the_command_line_are_numbers(tmp_path):
