@@ -178,9 +178,9 @@ class FileDeidentifier:
         shown = masked_path(out_relpath, leftovers) if leftovers else out_relpath
         if burned_in and self.policy.profile == "basic":
             reason = f"may carry burned-in text ({burned_in}): not published under profile basic without pixel cleaning"
-            source = relpath if shown != relpath else ""
-            return FileResult(shown, Outcome.BAD, f"{shown}: {reason}", burned_in=burned_in, source_relpath=source,
-                              name_pairs=name_pairs)  # fmt: skip
+            held = FileResult(shown, Outcome.BAD, f"{shown}: {reason}", burned_in=burned_in, name_pairs=name_pairs)
+            held.source_relpath = relpath if shown != relpath else ""
+            return held
         if leftovers:
             names = " and ".join(sorted({source for source, _, _ in leftovers}))
             reason = f"its file or folder name holds the original {names}; rename it in a copy of the input"
@@ -308,9 +308,13 @@ def name_like_written_neighbours(results: list[FileResult]) -> None:
         parts = PurePosixPath(result.relpath).parts
         depth = next((d for d in range(len(parts) - 1, 0, -1) if parts[:d] in renamed), 0)
         if depth:
-            shown = "/".join(renamed[parts[:depth]] + parts[depth:])
-            result.source_relpath, result.relpath = result.relpath, shown
-            result.reason = result.reason.replace(f"{result.source_relpath}: ", f"{shown}: ", 1)
+            _show_as(result, "/".join(renamed[parts[:depth]] + parts[depth:]))
+
+
+def _show_as(result: FileResult, shown: str) -> None:
+    """Name a file that was not written `shown` in the reports and messages; its input path stays its source."""
+    result.reason = result.reason.replace(f"{result.relpath}: ", f"{shown}: ", 1)
+    result.source_relpath, result.relpath = result.source, shown
 
 
 def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
@@ -329,8 +333,7 @@ def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
         shown = scrub_path(result.relpath, known) if result.outcome is not Outcome.WRITTEN else result.relpath
         if shown != result.relpath:
             log.info("%s is named %s in the reports: its name holds a known value", result.source, shown)
-            result.reason = result.reason.replace(f"{result.relpath}: ", f"{shown}: ", 1)
-            result.source_relpath, result.relpath = result.source, shown
+            _show_as(result, shown)
     for index, problem in enumerate(sources.problems):
         path, reason = split_message(problem)
         if path and (shown := scrub_path(path, known)) != path:

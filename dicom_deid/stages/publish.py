@@ -120,15 +120,21 @@ def _verification(checks: dict[str, Check], left_out: list[SkippedFile]) -> str:
     return Verdict.PASS.value
 
 
+def _grouped(written: list[FileResult], key) -> dict[str, list[FileResult]]:
+    """The files by `key(file)` (files for which it is empty are in no group), each group in path order, the
+    groups in the order of their first files."""
+    groups: dict[str, list[FileResult]] = {}
+    for result in sorted(written, key=lambda r: r.relpath):
+        if value := key(result):
+            groups.setdefault(value, []).append(result)
+    return groups
+
+
 def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
     """The published files by patient (distinct PatientIDs; files without one are in no group), largest first,
     each found by its first file in path order."""
-    by_patient: dict[str, list[FileResult]] = {}
-    for result in sorted(written, key=lambda r: r.relpath):
-        if result.patient:
-            by_patient.setdefault(result.patient, []).append(result)
     groups = []
-    for patient, files in by_patient.items():
+    for patient, files in _grouped(written, lambda r: r.patient).items():
         days = sorted({f.study_day for f in files if f.study_day})
         span = days[-1] - days[0] if days else 0
         groups.append(
@@ -140,13 +146,9 @@ def patient_groups(written: list[FileResult]) -> list[PatientGroup]:
 def study_groups(written: list[FileResult]) -> list[StudyGroup]:
     """The published files by study (distinct StudyInstanceUIDs; files without one are in no group), each found
     by its first file in path order, in that order."""
-    by_study: dict[str, list[FileResult]] = {}
-    for result in sorted(written, key=lambda r: r.relpath):
-        if result.study:
-            by_study.setdefault(result.study, []).append(result)
     return [
         StudyGroup(study, len(files), len({f.series for f in files}), files[0].relpath)
-        for study, files in by_study.items()
+        for study, files in _grouped(written, lambda r: r.study).items()
     ]
 
 
