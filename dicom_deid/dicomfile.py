@@ -158,6 +158,10 @@ def _check_pixel_data(ds: pydicom.Dataset, label: str) -> None:
         # An image whose pixel data went missing: the file was cut between elements.
         if "Rows" in ds and "Columns" in ds:
             raise BadDicom(f"{label}: image attributes (Rows, Columns) but no pixel data; truncated?")
+        if "SOPInstanceUID" not in ds:
+            # Cut between two elements before its UIDs, what is left is a few header elements (ImageType, dates):
+            # published, it would count as an instance and a series of its own.
+            raise BadDicom(f"{label}: neither a SOPInstanceUID nor pixel data: a file cut short, or no instance")
         return
     if "PixelData" not in ds:
         return

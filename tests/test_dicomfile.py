@@ -321,6 +321,12 @@ KNOWN_BAD = {
     "badVR.dcm",  # NumberOfFrames "1A": the pixel data length cannot be checked
     "no_meta.dcm",  # one unknown element, no header
     "zipMR.gz",  # MR_small gzipped: images the workflow would leave out unnoticed if it skipped them
+    # Fragments of one to three elements, with neither a SOPInstanceUID nor pixel data: what a file cut between
+    # two elements early on leaves.
+    "UN_sequence.dcm",
+    "empty_charset_LEI.dcm",
+    "no_meta_group_length.dcm",
+    "priv_SQ.dcm",
 }
 
 
@@ -469,7 +475,16 @@ def test_file_cut_inside_the_header_of_any_element_is_bad(tmp_path: Path, name: 
         if isinstance(before, RawDataElement) and isinstance(element, RawDataElement):
             cuts += range(before.value_tell + before.length + 1, element.value_tell)
     assert len(cuts) > 7 * (len(elements) - 3)  # every header but those after SpecificCharacterSet, parsed early
+    # Cut exactly between two elements before the SOP Instance UID: a few header elements, no UIDs, no pixels.
+    before_uid = [
+        element.value_tell - 8
+        for tag, element in elements
+        if 0x00080005 < tag <= 0x00080018 and isinstance(element, RawDataElement)
+    ]
+    cuts += before_uid
     for cut in cuts:
         path = write(tmp_path / "IM1.dcm", data[:cut])
-        with pytest.raises(BadDicom, match=rf"^{name}: (file is truncated|unreadable DICOM)"):
+        with pytest.raises(
+            BadDicom, match=rf"^{name}: (file is truncated|unreadable DICOM|neither a SOPInstanceUID|no data elements)"
+        ):
             read_instance(path, name)
