@@ -72,6 +72,21 @@ def default_config() -> dict:
     return yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
 
 
+def basic_options_in_use(config: dict) -> list[str]:
+    """The options of profile basic a run uses, sorted: none under another profile. A flag may be text (--config)."""
+    if config["profile"] != "basic":
+        return []
+    return [key for key, on in sorted(config["basic_options"].items()) if str(on).lower() == "true"]
+
+
+def private_tags_in_use(config: dict) -> str:
+    """What happens to private elements: `private_tags`, or under profile basic its Retain Safe Private option
+    (the safe list) or removal."""
+    if config["profile"] != "basic":
+        return config["private_tags"]
+    return "safe" if "retain_safe_private" in basic_options_in_use(config) else "remove"
+
+
 def default_policy(seed: str, **changes) -> Policy:
     """The policy of a run with the default configuration, with `changes` (for tests and the bench)."""
     config = default_config()

@@ -14,6 +14,7 @@ from dicom_deid.config_checks import keep_problems, key_problems, layout_problem
 from dicom_deid.discovery import discover, gone_sessions, published_but_gone, published_reports
 from dicom_deid.keyfile import ensure_key, read_seed
 from dicom_deid.paths import Paths, data2bids_label
+from dicom_deid.records import basic_options_in_use, private_tags_in_use
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
 
 problems = path_problems(config) + keep_problems(config) + profile_problems(config)
@@ -89,13 +90,8 @@ def every_session(path_of):
 PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 
 # Profile basic: its options in use; private elements follow Retain Safe Private (the safe list) or go.
-BASIC_OPTIONS = [k for k, on in sorted(config["basic_options"].items()) if str(on).lower() == "true"]
-if config["profile"] != "basic":
-    BASIC_OPTIONS = []
-if config["profile"] == "basic":
-    PRIVATE_TAGS = "safe" if "retain_safe_private" in BASIC_OPTIONS else "remove"
-else:
-    PRIVATE_TAGS = config["private_tags"]
+BASIC_OPTIONS = basic_options_in_use(config)
+PRIVATE_TAGS = private_tags_in_use(config)
 
 # The options that shape the output, recorded in each report (the key never is).
 SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "date_shift", "profile")}

@@ -8,6 +8,7 @@ sessions, each option does what the standard's column says, and the output recor
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pydicom
@@ -17,9 +18,10 @@ from pydicom.data import get_testdata_file
 
 from dicom_deid import tags
 from dicom_deid.example_tree import identity_for, plant_identity
+from dicom_deid.job import SessionError
 from dicom_deid.profile_table import load_profile_table
-from dicom_deid.records import Outcome, default_policy
-from dicom_deid.stages.anonymize import FileDeidentifier
+from dicom_deid.records import Outcome, Sources, default_policy
+from dicom_deid.stages.anonymize import FileDeidentifier, anonymize_session
 from dicom_deid.verify.files import check_file
 from helpers import elements
 from vendor_data import VENDOR_FILES, deid_data_file
@@ -273,7 +275,7 @@ def test_a_plain_mr_is_not_flagged(tmp_path):
     assert deidentify(path)[1].burned_in == ""
 
 
-def test_a_file_held_back_for_its_pixels_is_named_without_its_patients_values(tmp_path):
+def test_a_file_held_back_for_its_pixels_is_named_without_its_patients_values(tmp_path, caplog):
     # Its name goes into the reports in the output: cleared as a written file's would be, the input path kept.
     dataset = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
     dataset.PatientName, dataset.PatientID = "Stahlberg^Ingrid", "MRN4711829"
@@ -286,3 +288,8 @@ def test_a_file_held_back_for_its_pixels_is_named_without_its_patients_values(tm
     for value in ("Stahlberg", "MRN4711829"):
         assert value not in held.relpath and value not in held.reason
     assert "MRN4711829" in held.name_pairs  # for naming its session's other files that were not written
+    # The job's log, outside the output, says which input file the cleared name stands for.
+    sources = Sources([(relpath, str(tmp_path / "in" / relpath))])
+    with caplog.at_level(logging.INFO), pytest.raises(SessionError):
+        anonymize_session(sources, tmp_path / "job", policy(), 1, "S_01")
+    assert f"{relpath} is named {held.relpath} in the reports" in caplog.text

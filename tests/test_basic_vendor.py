@@ -88,6 +88,10 @@ def test_every_session_publishes_under_basic_but_the_secondary_capture(basic_run
     report = json.loads((workdir / "output/reports/VENDOR_0001/VENDOR_0001_01.json").read_text())
     assert report["settings"]["profile"] == "basic" and report["settings"]["private_tags"] == "safe"
     assert report["profile_actions"]["X"] > 0 and report["burned_in"] == []
+    page = (workdir / "output" / "reports" / "report.html").read_text()
+    done = page.split("<h2>What was done</h2>")[1].split("<h2>")[0]
+    assert "Basic Application Level Confidentiality Profile" in done and "retain_long_modified_dates" in done
+    assert "Private elements: safe." in done  # Retain Safe Private
 
 
 def test_no_planted_value_is_left_where_the_table_does_not_keep_it(basic_run):

@@ -261,3 +261,14 @@ def test_a_failed_session_names_its_files_printably_in_status_log_and_console(tm
     assert "- leer%E4.dcm: not DICOM" in capsys.readouterr().err
     assert "- leer%E4.dcm: not DICOM" in log.read_text(encoding="utf-8")
     assert read_record(status, SessionStatus).failures == [Failure("leer%E4.dcm", "not DICOM")]
+
+
+def test_what_was_done_says_what_profile_basic_did_to_private_elements(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    entries = read_sessions(Paths.from_config(config), sessions)
+    minimal = build_html(entries, config).split("<h2>What was done</h2>")[1].split("<h2>")[0]
+    assert "Confidentiality Profile" not in minimal and "Private elements: safe." in minimal
+    basic = {**config, "profile": "basic", "basic_options": {**config["basic_options"], "clean_descriptors": "true"}}
+    done = build_html(entries, basic).split("<h2>What was done</h2>")[1].split("<h2>")[0]
+    assert "Confidentiality Profile (PS3.15 Table E.1-1)" in done and "options: clean_descriptors;" in done
+    assert "Private elements: remove." in done  # without Retain Safe Private, whatever private_tags says

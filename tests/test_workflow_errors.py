@@ -415,6 +415,7 @@ def test_the_reports_say_what_is_in_the_output_after_a_failed_rerun_and_a_withdr
     assert "A_01 (failed; an earlier version is in the output)" in page
     assert "Failed in <code>anonymize_session</code>; an earlier version of it is still in the output" in page
     assert summary_rows(tmp_path)["A_01"]["needs_a_look"] == "an earlier version is in the output"
+    assert "need a look" not in page  # the box names it among the sessions not published, not as published
     # B's consent is withdrawn: its folder goes, its output stays until removed, and the reports keep showing it.
     late.unlink()
     shutil.rmtree(tmp_path / "input" / "B")

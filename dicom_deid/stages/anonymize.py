@@ -327,13 +327,13 @@ def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
         for value, pair in (result.name_pairs or {}).items():
             known.setdefault(value, pair)
         result.name_pairs = None  # identifying: never into the results file
-    if not known:
-        return
     for result in results:
-        shown = scrub_path(result.relpath, known) if result.outcome is not Outcome.WRITTEN else result.relpath
-        if shown != result.relpath:
-            log.info("%s is named %s in the reports: its name holds a known value", result.source, shown)
+        if result.outcome is Outcome.WRITTEN:
+            continue
+        if (shown := scrub_path(result.relpath, known)) != result.relpath:
             _show_as(result, shown)
+        if result.source != result.relpath:  # renamed here, by its neighbours' folders or by its own worker
+            log.info("%s is named %s in the reports: its name holds a known value", result.source, result.relpath)
     for index, problem in enumerate(sources.problems):
         path, reason = split_message(problem)
         if path and (shown := scrub_path(path, known)) != path:

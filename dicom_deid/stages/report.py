@@ -31,6 +31,8 @@ from dicom_deid.records import (
     SessionState,
     SessionStatus,
     StudyGroup,
+    basic_options_in_use,
+    private_tags_in_use,
     read_record,
     write_text_atomically,
 )
@@ -337,7 +339,7 @@ def _attention(entries: list[SessionEntry], mismatches: list[Mismatch]) -> str:
     waiting = [e for e in entries if e.state in (SessionState.FAILED.value, NOT_RUN)]
     gone = [e for e in entries if e.input_gone]
     # Each session by what it holds; the mismatches across sessions get a line of their own, saying what they are.
-    look = [(e, phrases) for e in entries if (phrases := needs_a_look(e, []))]
+    look = [(e, phrases) for e in entries if e.report is not None and (phrases := needs_a_look(e, []))]
     lines = []
     if waiting:
         names = _some([f"{_e(e.label)} ({_e('; '.join(_waiting_phrases(e)))})" for e in waiting])
@@ -623,6 +625,17 @@ def _count_sections(entries: list[SessionEntry]) -> str:
     return "".join(sections)
 
 
+def _profile_line(config: dict) -> str:
+    """What profile basic did beyond the rule above; nothing under minimal."""
+    if config["profile"] != "basic":
+        return ""
+    options = ", ".join(basic_options_in_use(config)) or "none"
+    return (
+        "<li>Then the DICOM Basic Application Level Confidentiality Profile (PS3.15 Table E.1-1), action by "
+        f"action, with the options: {_e(options)}; files whose pixels may show text held back.</li>"
+    )
+
+
 def build_html(entries: list[SessionEntry], config: dict, mismatches: list[Mismatch] | None = None) -> str:
     """The page; `mismatches`: findings_across_sessions, by default without the key."""
     paths = Paths.from_config(config)
@@ -692,8 +705,9 @@ and the rest of their session is published, "in part".</p>
 <li>Replaced with consistent pseudonyms: {_e(", ".join(tags.REPLACED))}; names, dates (shifted) and UIDs
 (remapped) by dicognito's defaults.</li>
 <li>Removed at every depth: {_e(", ".join(tags.REMOVED))}.</li>
+{_profile_line(config)}
 <li>Kept untouched on request: {_e(", ".join(config["keep"]) or "nothing")}.
-Private elements: {_e(config["private_tags"])}.</li>
+Private elements: {_e(private_tags_in_use(config))}.</li>
 <li>A file that cannot be read or fails a check (<code>on_bad_file</code>): {_e(config["on_bad_file"])}.</li>
 </ul>
 <h2>Versions and configuration</h2>
