@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -64,9 +65,10 @@ def numbers_from_text(values: dict) -> dict:
         if isinstance(value, str):
             for kind in (int, float):
                 try:
-                    return kind(value)
+                    found = kind(value)
                 except ValueError:
                     continue
+                return found if math.isfinite(found) else value  # "inf", "nan": left for the schema to refuse
         return value
 
     return {key: number(value) for key, value in values.items()}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydicom.data import get_testdata_file
 
-from dicom_deid.config_checks import path_problems
+from dicom_deid.config_checks import numbers_from_text, path_problems
 from dicom_deid.keyfile import ensure_key, read_seed
 from helpers import REPO, run_snakemake
 
@@ -69,6 +69,11 @@ def test_nested_numbers_on_the_command_line_are_numbers(tmp_path):
     assert result.returncode != 0 and "max_depth" in result.stdout and "minimum" in result.stdout
     result = run_snakemake(tmp_path, "-n", "--config", "archives={max_depth: deep}", check=False)
     assert result.returncode != 0 and "'deep' is not of type 'integer'" in result.stdout
+
+
+def test_only_text_that_spells_a_finite_number_becomes_one():
+    given = {"a": "5", "b": "0.5", "c": "inf", "d": "nan", "e": "deep", "f": 3, "g": True}
+    assert numbers_from_text(given) == {"a": 5, "b": 0.5, "c": "inf", "d": "nan", "e": "deep", "f": 3, "g": True}
 
 
 def test_a_key_readable_by_others_stops_the_run_before_any_job(tmp_path):
