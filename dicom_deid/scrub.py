@@ -196,19 +196,41 @@ def scrub_path(relpath: str, pairs: dict[str, tuple[str, str]]) -> str:
     replaced by what the file now holds in its place: the new UID for the original SOP Instance UID that storescp
     names a file after, the pseudonym for a patient's name or ID in a folder name. The same rule as for the values
     (tags.MIN_SCAN_LENGTH), in each of tags.NAME_ENCODINGS; a '/' in a replacement becomes '_'."""
-    if not pairs:
-        return relpath
-    needles = _needles(pairs, list(tags.NAME_ENCODINGS) if not relpath.isascii() else ["utf_8"])
-    names = []
-    for name in relpath.split("/"):
-        data, written = name.encode("utf_8", "surrogateescape"), []
-        for needle in needles:
-            if needle.original in data:
-                new = needle.replacement.replace("/", "_").replace("\0", "_").encode("utf_8") or _same_length(needle)
-                data, _, written = _substitute(data, _path_pattern(needle), new, written)
-        name = data.decode("utf_8", "surrogateescape")
-        names.append(name if name not in ("", ".", "..") else "X")
-    return "/".join(names)
+    return NameScrubber(pairs).path(relpath) if pairs else relpath
+
+
+class NameScrubber:
+    """scrub_path for many names against the same pairs (a session's files that were not written): the needles
+    are built once, not for every name; `text` scrubs a message that quotes names (an archive member's path)."""
+
+    def __init__(self, pairs: dict[str, tuple[str, str]]) -> None:
+        self.pairs = pairs
+        self._needles: dict[bool, list[_Needle]] = {}
+
+    def _for(self, text: str) -> list[_Needle]:
+        ascii_only = text.isascii()  # an ASCII name can hold no value in another encoding's bytes
+        if ascii_only not in self._needles:
+            self._needles[ascii_only] = _needles(self.pairs, ["utf_8"] if ascii_only else list(tags.NAME_ENCODINGS))
+        return self._needles[ascii_only]
+
+    def path(self, relpath: str) -> str:
+        if not self.pairs:
+            return relpath
+        needles = self._for(relpath)
+        names = [_scrub_name(name, needles) for name in relpath.split("/")]
+        return "/".join(name if name not in ("", ".", "..") else "X" for name in names)
+
+    def text(self, text: str) -> str:
+        return _scrub_name(text, self._for(text)) if self.pairs else text
+
+
+def _scrub_name(name: str, needles: list[_Needle]) -> str:
+    data, written = name.encode("utf_8", "surrogateescape"), []
+    for needle in needles:
+        if needle.original in data:
+            new = needle.replacement.replace("/", "_").replace("\0", "_").encode("utf_8") or _same_length(needle)
+            data, _, written = _substitute(data, _path_pattern(needle), new, written)
+    return data.decode("utf_8", "surrogateescape")
 
 
 def _same_length(needle: _Needle) -> bytes:

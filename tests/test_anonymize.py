@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file, get_testdata_files
 from dicom_deid import tags
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.job import SessionError
-from dicom_deid.records import Sources, default_policy
+from dicom_deid.records import FileResult, Outcome, Sources, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier, anonymize_session
 from helpers import elements
 
@@ -314,3 +314,22 @@ def test_a_session_without_one_dicom_instance_fails_and_lists_what_it_holds(tmp_
         ("DICOMDIR", "DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)"),
         ("notes.txt", "not DICOM"),
     ]
+
+
+def test_names_quoted_in_the_reasons_of_files_not_written_are_scrubbed_too():
+    # Messages about a file or an archive may quote other names: two inputs that map to one output path, an
+    # archive member that is a link. The session's known values (here a PatientID) go out of all of them.
+    from dicom_deid.stages.anonymize import name_unwritten_files
+
+    written = FileResult("ABCDEFGH/IM1.dcm", Outcome.WRITTEN, name_pairs={"12345678": ("ABCDEFGH", "PatientID")})
+    reason = "both file 12345678/IM1.dcm and member IM1.dcm of 12345678.zip map to this output path"
+    clash = FileResult("12345678/IM2.dcm", Outcome.BAD, f"12345678/IM2.dcm: {reason}")
+    sources = Sources([], problems=["12345678.zip: member '12345678/notes.pdf' is a link"])
+    name_unwritten_files([written, clash], sources)
+    assert clash.relpath == "ABCDEFGH/IM2.dcm" and clash.source == "12345678/IM2.dcm"
+    assert (
+        clash.reason
+        == "ABCDEFGH/IM2.dcm: both file ABCDEFGH/IM1.dcm and member IM1.dcm of ABCDEFGH.zip map to this output path"
+    )
+    assert sources.problems == ["ABCDEFGH.zip: member 'ABCDEFGH/notes.pdf' is a link"]
+    assert written.name_pairs is None  # never into the results file

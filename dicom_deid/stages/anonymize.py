@@ -49,10 +49,9 @@ from dicom_deid.records import (
     Policy,
     Sources,
     bad_files,
-    split_message,
 )
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
-from dicom_deid.scrub import known_values, replacements, scrub, scrub_path
+from dicom_deid.scrub import NameScrubber, known_values, replacements, scrub, scrub_path
 from dicom_deid.verify.files import check_output, masked_path, original_facts, path_leftovers
 
 log = logging.getLogger(__name__)
@@ -327,18 +326,19 @@ def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
         for value, pair in (result.name_pairs or {}).items():
             known.setdefault(value, pair)
         result.name_pairs = None  # identifying: never into the results file
+    scrubber = NameScrubber(known)
     for result in results:
         if result.outcome is Outcome.WRITTEN:
             continue
-        if (shown := scrub_path(result.relpath, known)) != result.relpath:
+        if (shown := scrubber.path(result.relpath)) != result.relpath:
             _show_as(result, shown)
+        result.reason = scrubber.text(result.reason)  # it may quote other names: two files mapped to one path
         if result.source != result.relpath:  # renamed here, by its neighbours' folders or by its own worker
             log.info("%s is named %s in the reports: its name holds a known value", result.source, result.relpath)
-    for index, problem in enumerate(sources.problems):
-        path, reason = split_message(problem)
-        if path and (shown := scrub_path(path, known)) != path:
-            log.info("%s is named %s in the reports: its name holds a known value", path, shown)
-            sources.problems[index] = f"{shown}: {reason}"
+    for index, problem in enumerate(sources.problems):  # "<archive>: <reason>", which may quote member names
+        if (shown := scrubber.text(problem)) != problem:
+            log.info("%s is shown as %s in the reports: it holds a known value", problem, shown)
+            sources.problems[index] = shown
 
 
 def _size(job: tuple[str, str, str]) -> int:
