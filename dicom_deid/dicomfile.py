@@ -110,13 +110,14 @@ def _add_file_meta(ds: pydicom.Dataset) -> None:
     ds.file_meta = meta
 
 
-def _short_value(ds: pydicom.Dataset, size: int, label: str) -> str | None:
-    """The reason when the file (of `size` bytes) ends inside an element, else None.
+def _short_value(ds: pydicom.Dataset, path: Path, label: str) -> str | None:
+    """The reason when the file ends inside an element, else None.
 
     pydicom stops without a word when the file ends inside a value of defined length and keeps the short value.
     Only the element read last can be short; a nested one makes its enclosing sequence's value short. It stops
     as silently when the file ends inside an element's tag and length (8 or 12 bytes), and leaves those bytes
-    unread: the element before them looks whole, and so would a file cut after its first few elements.
+    unread: the element before them looks whole, and so would a file cut after its first few elements. Zero
+    bytes there are padding, not a cut: no data element's tag begins with group 0000.
     """
     last = None
     for elements in (ds.file_meta, ds):
@@ -130,9 +131,12 @@ def _short_value(ds: pydicom.Dataset, size: int, label: str) -> str | None:
     # Positions count the file's bytes, except in a deflated dataset (the inflated stream's).
     deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
     if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value_tell and not deflated:
-        left = size - (last.value_tell + last.length)
-        if 0 < left < 12:
-            return f"{label}: file is truncated (it ends inside the header of a data element)"
+        end = last.value_tell + last.length
+        if 0 < os.stat(path).st_size - end < 12:
+            with open(path, "rb") as handle:
+                handle.seek(end)
+                if handle.read().strip(b"\0"):
+                    return f"{label}: file is truncated (it ends inside the header of a data element)"
     return None
 
 
@@ -234,7 +238,7 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
                 # A header without it (pydicom guessed the encoding); dicognito and every writer need it.
                 ds.file_meta.TransferSyntaxUID = _syntax_read_with(ds)
             # Before any value is parsed: parsing drops the length read.
-            truncated = _short_value(ds, os.stat(path).st_size, label)
+            truncated = _short_value(ds, path, label)
             ds.PixelData if "PixelData" in ds else None  # noqa: B018 - parse it now to catch truncation
         except PermissionError:
             raise BadDicom(f"{label}: not readable (permission denied)") from None
