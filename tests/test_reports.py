@@ -27,7 +27,14 @@ from dicom_deid.records import (
     write_record,
 )
 from dicom_deid.stages import report
-from dicom_deid.stages.report import SUMMARY_COLUMNS, build_html, read_sessions, summary_table, write_reports
+from dicom_deid.stages.report import (
+    SUMMARY_COLUMNS,
+    build_html,
+    needs_a_look,
+    read_sessions,
+    summary_table,
+    write_reports,
+)
 from helpers import REPO, sample_sessions
 
 OLD_COLUMNS = [
@@ -272,3 +279,12 @@ def test_what_was_done_says_what_profile_basic_did_to_private_elements(tmp_path)
     done = build_html(entries, basic).split("<h2>What was done</h2>")[1].split("<h2>")[0]
     assert "Confidentiality Profile (PS3.15 Table E.1-1)" in done and "options: clean_descriptors;" in done
     assert "Private elements: remove." in done  # without Retain Safe Private, whatever private_tags says
+
+
+def test_a_failed_session_whose_input_folder_is_gone_says_so(tmp_path):
+    config, sessions = sample_sessions(tmp_path)
+    gone = [("SUBJ_0002", "01")]  # failed, and its folder removed from the input since
+    entries = read_sessions(Paths.from_config(config), [s for s in sessions if s not in gone], gone)
+    failed = next(e for e in entries if e.session == "SUBJ_0002_01")
+    assert failed.state == "failed" and failed.input_gone and not failed.earlier_output
+    assert needs_a_look(failed, []) == ["its input folder is gone"]

@@ -97,7 +97,7 @@ class SessionEntry:
     report: SessionReport | None = None  # published (in part or whole)
     status: SessionStatus | None = None  # failed
     label: str = ""  # how the page names it: the session, and its subject where another subject has that name too
-    input_gone: bool = False  # published, and its folder is gone from the input: its output stays
+    input_gone: bool = False  # published once, and its folder is gone from the input: its output stays
     earlier_output: bool = False  # failed, and what an earlier run published of it is still in the output
 
 
@@ -128,7 +128,7 @@ def read_sessions(
             entry.earlier_output = os.path.lexists(paths.session_output(subject, ses))
         elif entry.report:
             entry.state = entry.report.state.value
-        entry.input_gone = (subject, ses) in gone and entry.report is not None
+        entry.input_gone = (subject, ses) in gone
         entries.append(entry)
     shared = {name for name, count in Counter(e.session for e in entries).items() if count > 1}
     for entry in entries:
@@ -387,7 +387,12 @@ INPUT_GONE = "its input folder is gone"
 
 def _waiting_phrases(entry: SessionEntry) -> list[str]:
     """A failed or not-run session, as the box names it."""
-    return [STATE_LABELS[entry.state], *([EARLIER_OUTPUT] if entry.earlier_output else [])]
+    return [STATE_LABELS[entry.state], *_output_phrases(entry)]
+
+
+def _output_phrases(entry: SessionEntry) -> list[str]:
+    """What a session that is not published as its input stands has in the output, and where its input is."""
+    return [phrase for phrase, true in ((INPUT_GONE, entry.input_gone), (EARLIER_OUTPUT, entry.earlier_output)) if true]
 
 
 def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
@@ -395,7 +400,7 @@ def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
     version of it in the output."""
     report = entry.report
     if report is None:
-        return [EARLIER_OUTPUT] if entry.earlier_output else []
+        return _output_phrases(entry)
     concerned = [m.phrase for m in mismatches if (entry.subject, entry.ses) in m.sessions]
     phrases = [INPUT_GONE] if entry.input_gone else []
     phrases += [phrase for phrase in FINDING_TITLES if phrase in concerned]
