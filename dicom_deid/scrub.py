@@ -205,12 +205,13 @@ class NameScrubber:
 
     def __init__(self, pairs: dict[str, tuple[str, str]]) -> None:
         self.pairs = pairs
-        self._needles: dict[bool, list[_Needle]] = {}
+        self._needles: dict[bool, _NeedleIndex] = {}
 
-    def _for(self, text: str) -> list[_Needle]:
+    def _for(self, text: str) -> _NeedleIndex:
         ascii_only = text.isascii()  # an ASCII name can hold no value in another encoding's bytes
         if ascii_only not in self._needles:
-            self._needles[ascii_only] = _needles(self.pairs, ["utf_8"] if ascii_only else list(tags.NAME_ENCODINGS))
+            encodings = ["utf_8"] if ascii_only else list(tags.NAME_ENCODINGS)
+            self._needles[ascii_only] = _NeedleIndex(_needles(self.pairs, encodings))
         return self._needles[ascii_only]
 
     def path(self, relpath: str) -> str:
@@ -224,9 +225,33 @@ class NameScrubber:
         return _scrub_name(text, self._for(text)) if self.pairs else text
 
 
-def _scrub_name(name: str, needles: list[_Needle]) -> str:
+class _NeedleIndex:
+    """The needles, and for many (a session's values: a UID per file) an index by their first bytes, so that a
+    name is tried only against the needles that could occur in it, in their order."""
+
+    START = 3  # bytes; every value searched is at least tags.MIN_SCAN_LENGTH characters
+
+    def __init__(self, needles: list[_Needle]) -> None:
+        self.needles = needles
+        self.by_start: dict[bytes, list[int]] | None = None
+        if len(needles) > 64:  # a file's own few dozen: a plain pass costs less than building the index
+            self.short = [i for i, needle in enumerate(needles) if len(needle.original) < self.START]
+            self.by_start = {}
+            for i, needle in enumerate(needles):
+                self.by_start.setdefault(needle.original[: self.START], []).append(i)
+
+    def within(self, data: bytes) -> list[_Needle]:
+        if self.by_start is None:
+            return self.needles
+        found = set(self.short)
+        for start in range(len(data) - self.START + 1):
+            found.update(self.by_start.get(data[start : start + self.START], ()))
+        return [self.needles[i] for i in sorted(found)]
+
+
+def _scrub_name(name: str, needles: _NeedleIndex) -> str:
     data, written = name.encode("utf_8", "surrogateescape"), []
-    for needle in needles:
+    for needle in needles.within(data):
         if needle.original in data:
             new = needle.replacement.replace("/", "_").replace("\0", "_").encode("utf_8") or _same_length(needle)
             data, _, written = _substitute(data, _path_pattern(needle), new, written)

@@ -319,3 +319,15 @@ def test_a_cjk_name_written_without_spaces_after_letters_or_digits_is_found(tmp_
     leaked.save_as(output_path, enforce_file_format=True)
     failures = check_file(source, output_path, "IM1.dcm", default_policy(SEED))
     assert any("ImageComments" in failure for failure in failures["no_original_values_in_bytes"]), failures
+
+
+def test_a_session_of_many_values_names_files_as_a_plain_pass_would():
+    # A session hands on a UID per file: the index by first bytes must find what a pass over every needle finds.
+    from dicom_deid.scrub import NameScrubber
+
+    pairs = {f"1.2.840.113619.2.55.3.{i}": (f"2.25.{i * 7919}", "SOPInstanceUID") for i in range(500)}
+    pairs |= {"MÜLLER": ("HAYS", "PatientName"), "4711": ("9QJ7", "PatientID")}
+    many, few = NameScrubber(pairs), NameScrubber({k: pairs[k] for k in ("MÜLLER", "4711", "1.2.840.113619.2.55.3.17")})
+    for name in ("MR.1.2.840.113619.2.55.3.17.dcm", "MÜLLER_4711/notes.txt", "scan 4711.pdf", "IM1.dcm"):
+        assert many.path(name) == few.path(name)
+    assert many.path("MÜLLER_4711/MR.1.2.840.113619.2.55.3.17.xml") == "HAYS_9QJ7/MR.2.25.134623.xml"
