@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from dicom_deid import tags
-from dicom_deid.paths import Paths
+from dicom_deid.paths import Paths, session_of_record
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -104,8 +104,8 @@ def layout_problems(config: dict, reports: list[Path]) -> list[str]:
     A rerun that forgot `output_layout=data2bids` would publish every session again beside its zip, as a folder."""
     other = "mirror" if config["output_layout"] == "data2bids" else "data2bids"
     elsewhere = Paths.from_config({**config, "output_layout": other})
-    sessions = [(report.parent.name, report.stem.removeprefix(f"{report.parent.name}_")) for report in reports]
-    found = [path for path in (elsewhere.session_output(*session) for session in sessions) if os.path.lexists(path)]
+    outputs = [elsewhere.session_output(*session_of_record(report)) for report in reports]
+    found = [path for path in outputs if os.path.lexists(path)]
     if not found:
         return []
     return [

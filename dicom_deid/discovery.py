@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicom_deid.archives import archive_stem
-from dicom_deid.paths import IMAGING, RESERVED, Paths, session_name
+from dicom_deid.paths import IMAGING, RESERVED, Paths, session_name, session_of_record
 
 # A folder the account running the workflow may not list: its sessions or files cannot be seen, so never skipped.
 NOT_READABLE = "not readable by this account (permission denied): give it read access, or leave the folder out"
@@ -168,12 +168,9 @@ def gone_sessions(
 ) -> list[tuple[str, str]]:
     """(subject, ses) of each session whose report says it was published but whose folder is gone from the input
     (consent withdrawn, a session moved): its output stays until someone removes it. `subjects` as discover's."""
-    found = {(session.subject, session.name) for session in sessions}
-    return [
-        (report.parent.name, report.stem.removeprefix(f"{report.parent.name}_"))
-        for report in reports
-        if not (subjects and report.parent.name not in subjects) and (report.parent.name, report.stem) not in found
-    ]
+    found = {(session.subject, session.ses) for session in sessions}
+    published = [session_of_record(report) for report in reports]
+    return [key for key in published if key not in found and not (subjects and key[0] not in subjects)]
 
 
 def published_but_gone(

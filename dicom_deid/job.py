@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dicom_deid.paths import printable, session_of_status
+from dicom_deid.paths import printable, session_of_record
 from dicom_deid.records import Failure, SessionState, SessionStatus, SkippedFile, write_report
 
 # What a session's status says while its job runs, and still says if the job is killed from outside.
@@ -43,7 +43,7 @@ def write_failure_status(
     path: str, stage: str, failures: list[Failure], files_left_out: list[SkippedFile] | None = None
 ) -> None:
     """Record that the session's `stage` failed, and why, where the reports find it."""
-    subject, ses = session_of_status(path)
+    subject, ses = session_of_record(path)
     status = SessionStatus(
         session=Path(path).stem,
         subject=subject,

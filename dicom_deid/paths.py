@@ -49,9 +49,10 @@ def session_name(subject: str, ses: str) -> str:
     return f"{subject}_{ses}"
 
 
-def session_of_status(status_path: str | Path) -> tuple[str, str]:
-    """(subject, ses) of a status file path built by Paths.status: the inverse, since subjects may hold '_'."""
-    path = Path(status_path)
+def session_of_record(record_path: str | Path) -> tuple[str, str]:
+    """(subject, ses) of a path built by Paths.status or Paths.session_report (<SUBJECT>/<SUBJECT>_<SES>.json): the
+    inverse, since subjects may hold '_'."""
+    path = Path(record_path)
     subject = path.parent.name
     return subject, path.stem.removeprefix(f"{subject}_")
 

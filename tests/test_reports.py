@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dicom_deid.job import SessionError, clear_status, run_job
-from dicom_deid.paths import Paths, session_of_status
+from dicom_deid.paths import Paths, session_of_record
 from dicom_deid.records import (
     FORMAT_VERSION,
     Failure,
@@ -52,7 +52,7 @@ def test_status_path_is_outside_the_output_and_names_its_session(tmp_path):
                                "output_layout": "mirror"})  # fmt: skip
     status = paths.status("EPL31_LHS_0001", "02")
     assert status == "w/status/EPL31_LHS_0001/EPL31_LHS_0001_02.json"
-    assert session_of_status(status) == ("EPL31_LHS_0001", "02")  # subjects hold '_': not split on it
+    assert session_of_record(status) == ("EPL31_LHS_0001", "02")  # subjects hold '_': not split on it
 
 
 def test_failed_job_records_its_failures_and_exits_non_zero(tmp_path):
