@@ -110,8 +110,8 @@ def _add_file_meta(ds: pydicom.Dataset) -> None:
     ds.file_meta = meta
 
 
-def _short_value(ds: pydicom.Dataset, path: Path, label: str) -> str | None:
-    """The reason when the file ends inside an element, else None.
+def _short_value(ds: pydicom.Dataset, path: Path, size: int, label: str) -> str | None:
+    """The reason when the file (`size` bytes, as read) ends inside an element, else None.
 
     pydicom stops without a word when the file ends inside a value of defined length and keeps the short value.
     Only the element read last can be short; a nested one makes its enclosing sequence's value short. It stops
@@ -132,7 +132,7 @@ def _short_value(ds: pydicom.Dataset, path: Path, label: str) -> str | None:
     deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
     if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value_tell and not deflated:
         end = last.value_tell + last.length
-        if 0 < os.stat(path).st_size - end < 12:
+        if 0 < size - end < 12:
             with open(path, "rb") as handle:
                 handle.seek(end)
                 if handle.read().strip(b"\0"):
@@ -199,12 +199,13 @@ def _check_dataset(ds: pydicom.Dataset, label: str, truncated: str | None, warne
     _check_pixel_data(ds, label)
 
 
-def _refuse_what_is_no_file(path: Path, label: str) -> None:
-    """Raise BadDicom for a link whose target is gone (a file of the session is missing) or a folder this account
-    may not read, NotDicom for a folder link that loops, a pipe, a socket or a device: opening a pipe would wait
-    for ever."""
+def _refuse_what_is_no_file(path: Path, label: str) -> int:
+    """The size of a regular file; raise BadDicom for a link whose target is gone (a file of the session is
+    missing) or a folder this account may not read, NotDicom for a folder link that loops, a pipe, a socket or a
+    device: opening a pipe would wait for ever."""
     try:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
+        mode = found.st_mode
     except FileNotFoundError:
         if os.path.islink(path):
             raise BadDicom(f"{label}: broken symbolic link (the file it points to is missing)") from None
@@ -217,11 +218,12 @@ def _refuse_what_is_no_file(path: Path, label: str) -> None:
         raise NotDicom(f"{label}: link to a folder it lies in, not followed")
     if not stat.S_ISREG(mode):
         raise NotDicom(f"{label}: not a regular file (a pipe, socket or device)")
+    return found.st_size
 
 
 def read_instance(path: Path, label: str) -> pydicom.Dataset:
     """Read a whole file as a DICOM instance, or raise NotDicom, DicomDir or BadDicom naming `label`."""
-    _refuse_what_is_no_file(path, label)
+    size = _refuse_what_is_no_file(path, label)
     must_be_dicom = path.suffix.lower() in DICOM_SUFFIXES
     # Recorded, never shown: pydicom's warnings quote values from the file, and one of them means truncation.
     with warnings.catch_warnings(record=True) as caught:
@@ -238,7 +240,7 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
                 # A header without it (pydicom guessed the encoding); dicognito and every writer need it.
                 ds.file_meta.TransferSyntaxUID = _syntax_read_with(ds)
             # Before any value is parsed: parsing drops the length read.
-            truncated = _short_value(ds, path, label)
+            truncated = _short_value(ds, path, size, label)
             ds.PixelData if "PixelData" in ds else None  # noqa: B018 - parse it now to catch truncation
         except PermissionError:
             raise BadDicom(f"{label}: not readable (permission denied)") from None
