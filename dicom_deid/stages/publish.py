@@ -155,16 +155,16 @@ def study_groups(written: list[FileResult]) -> list[StudyGroup]:
 def repeated_instances(written: list[FileResult], files_dir: Path) -> list[RepeatedInstance]:
     """Every published file whose SOP instance an earlier file (by path) holds too, and whether the two are the
     same bytes: conversion keeps one of them (dcm2niix: "DUPLICATES REMOVED"), and a recipient gets both."""
-    first: dict[str, str] = {}
-    repeats = []
-    for result in sorted(written, key=lambda r: r.relpath):
-        if not result.instance:
-            continue
-        same_as = first.setdefault(result.instance, result.relpath)
-        if same_as != result.relpath:
-            identical = filecmp.cmp(files_dir / same_as, files_dir / result.relpath, shallow=False)
-            repeats.append(RepeatedInstance(result.relpath, same_as, identical))
-    return repeats
+    repeats = [
+        RepeatedInstance(
+            later.relpath,
+            first.relpath,
+            filecmp.cmp(files_dir / first.relpath, files_dir / later.relpath, shallow=False),
+        )
+        for first, *laters in _grouped(written, lambda r: r.instance).values()
+        for later in laters
+    ]
+    return sorted(repeats, key=lambda repeat: repeat.path)
 
 
 def session_report(
