@@ -114,7 +114,7 @@ def read_sessions(
 ) -> list[SessionEntry]:
     """The state of every session, (subject, ses), from what the session jobs left on disk; `gone`: published
     sessions whose folder is gone from the input (discovery.gone_sessions), shown while their output stays."""
-    entries = []
+    entries, gone = [], set(gone)
     for subject, ses in sorted({*sessions, *gone}):
         entry = SessionEntry(subject, ses, f"{subject}_{ses}", NOT_RUN)
         # A status file is newer than any report of its session: publishing deletes it.
@@ -380,6 +380,16 @@ class Mismatch(NamedTuple):
     labels: list[str]  # how the page names them
     phrase: str = PATIENTS_DIFFER
 
+    @classmethod
+    def of(cls, what: str, entries: list[SessionEntry], labels: list[str] | None = None, phrase: str = PATIENTS_DIFFER):
+        """The finding about these sessions, named by their labels unless `labels` says otherwise."""
+        return cls(
+            what,
+            [(e.subject, e.ses) for e in entries],
+            labels if labels is not None else [e.label for e in entries],
+            phrase,
+        )
+
 
 EARLIER_OUTPUT = "an earlier version is in the output"
 INPUT_GONE = "its input folder is gone"
@@ -433,8 +443,7 @@ def patient_mismatches(entries: list[SessionEntry], seed: str | None = None) -> 
     for its in sorted(sessions.values(), key=lambda its: [e.label for e in its]):
         subjects = sorted({e.subject for e in its})
         if len(subjects) > 1:
-            what = f"one patient under subjects {', '.join(subjects)}"
-            found.append(Mismatch(what, [(e.subject, e.ses) for e in its], [e.label for e in its]))
+            found.append(Mismatch.of(f"one patient under subjects {', '.join(subjects)}", its))
     by_subject: dict[str, list[SessionEntry]] = {}
     for entry in published:
         by_subject.setdefault(entry.subject, []).append(entry)
@@ -445,8 +454,9 @@ def patient_mismatches(entries: list[SessionEntry], seed: str | None = None) -> 
                 numbers.setdefault(patient, len(numbers) + 1)
         if len(numbers) > max(len(_patients(e)) for e in its):
             labels = [f"{e.label} (patient {', '.join(str(numbers[p]) for p in _patients(e)) or 'none'})" for e in its]
-            what = f"subject {subject}: its sessions hold {len(numbers)} different patients"
-            found.append(Mismatch(what, [(e.subject, e.ses) for e in its], labels))
+            found.append(
+                Mismatch.of(f"subject {subject}: its sessions hold {len(numbers)} different patients", its, labels)
+            )
     return found + (_label_mismatches(published, entries, seed) if seed else [])
 
 
@@ -465,9 +475,9 @@ def shared_studies(entries: list[SessionEntry]) -> list[Mismatch]:
     lists them."""
     found = []
     for n, its in enumerate(_shared(entries), 1):
-        labels = [entry.label for entry, _ in its]
-        what = f"study {n} in sessions {_some(labels)}"  # the box's line stays short; the section lists all
-        found.append(Mismatch(what, [(entry.subject, entry.ses) for entry, _ in its], labels, STUDY_SHARED))
+        sessions = [entry for entry, _ in its]
+        what = f"study {n} in sessions {_some([e.label for e in sessions])}"  # short in the box; the section lists all
+        found.append(Mismatch.of(what, sessions, phrase=STUDY_SHARED))
     return found
 
 
@@ -492,11 +502,7 @@ def _label_mismatches(published: list[SessionEntry], entries: list[SessionEntry]
             if entry.subject not in subjects:
                 found.setdefault((entry.subject, name), []).append(entry)
     return [
-        Mismatch(
-            f"subject {subject} holds a PatientID that is the label of {label}",
-            [(e.subject, e.ses) for e in its],
-            [e.label for e in its],
-        )
+        Mismatch.of(f"subject {subject} holds a PatientID that is the label of {label}", its)
         for (subject, label), its in sorted(found.items())
     ]
 
