@@ -173,12 +173,10 @@ def gone_sessions(
     return [key for key in published if key not in found and not (subjects and key[0] not in subjects)]
 
 
-def published_but_gone(
-    paths: Paths, reports: list[Path], sessions: list[Session], subjects: list[str] | None = None
-) -> list[str]:
+def published_but_gone(paths: Paths, gone: list[tuple[str, str]]) -> list[str]:
     """A warning for each of gone_sessions, which each run gives: their output stays until someone removes it."""
     return [
         f"{paths.session_output(subject, ses)}: session {subject}_{ses} is no longer in the input; "
         f"its output and report ({paths.session_report(subject, ses)}) stay until you remove them"
-        for subject, ses in gone_sessions(reports, sessions, subjects)
+        for subject, ses in gone
     ]

@@ -29,7 +29,10 @@ SESSION_NAME = "{subject}_{ses}"
 
 found = discover(PATHS.input_dir, config["subjects"])
 PUBLISHED = published_reports(PATHS)
-found.warnings += published_but_gone(PATHS, PUBLISHED, found.sessions, config["subjects"])
+# Published sessions whose folder is gone from the input: still in the output, so each run warns and the reports
+# show them.
+GONE = gone_sessions(PUBLISHED, found.sessions, config["subjects"])
+found.warnings += published_but_gone(PATHS, GONE)
 for warning in found.warnings:
     print(f"WARNING: {warning}", file=sys.stderr)
 if found.errors:
@@ -173,8 +176,7 @@ def cancel_scheduler_timers():
 
 # Every discovered session, as [subject, ses]: the reports list those with neither report nor status as not run.
 SESSION_KEYS = [[s.subject, s.ses] for s in SESSIONS.values()]
-# Published sessions whose folder is gone from the input: still in the output, so the reports show them.
-GONE_KEYS = [list(key) for key in gone_sessions(PUBLISHED, found.sessions, config["subjects"])]
+GONE_KEYS = [list(key) for key in GONE]
 
 
 def build_reports_after_failure():
@@ -183,8 +185,8 @@ def build_reports_after_failure():
     from dicom_deid.stages.report import write_reports
 
     try:
-        sessions, gone = [tuple(key) for key in SESSION_KEYS], [tuple(key) for key in GONE_KEYS]
-        write_reports(config, sessions, PATHS.summary, PATHS.html_report, gone)
+        sessions = [tuple(key) for key in SESSION_KEYS]
+        write_reports(config, sessions, PATHS.summary, PATHS.html_report, GONE)
     except Exception as error:
         print(f"The reports could not be built: {type(error).__name__}: {error}", file=sys.stderr)
         return

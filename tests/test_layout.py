@@ -7,7 +7,14 @@ import os
 import pytest
 
 from dicom_deid.archives import archive_destination, archive_stem
-from dicom_deid.discovery import discover, published_but_gone, published_reports, session_fingerprint, walk_files
+from dicom_deid.discovery import (
+    discover,
+    gone_sessions,
+    published_but_gone,
+    published_reports,
+    session_fingerprint,
+    walk_files,
+)
 from dicom_deid.paths import Paths
 
 
@@ -126,9 +133,9 @@ def test_a_published_session_gone_from_the_input_is_named_unless_its_subject_is_
     make(tmp_path, "in/S/imaging/S_01/IM1", "out/reports/S/S_01.json", "out/reports/S/S_02.json")
     make(tmp_path, "out/reports/T/T_01.json")
     sessions = discover(paths.input_dir).sessions
-    gone = published_but_gone(paths, published_reports(paths), sessions)
+    gone = published_but_gone(paths, gone_sessions(published_reports(paths), sessions))
     assert [line.split(":")[0] for line in gone] == [
         f"{tmp_path}/out/imaging/S/S_SE02_MRI.zip",
         f"{tmp_path}/out/imaging/T/T_SE01_MRI.zip",
     ]
-    assert published_but_gone(paths, published_reports(paths), sessions, ["S"]) == gone[:1]
+    assert published_but_gone(paths, gone_sessions(published_reports(paths), sessions, ["S"])) == gone[:1]
