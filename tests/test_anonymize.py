@@ -310,10 +310,52 @@ def test_a_session_without_one_dicom_instance_fails_and_lists_what_it_holds(tmp_
     with pytest.raises(SessionError) as failed:
         anonymize_session(sources, tmp_path / "out", default_policy(SEED), 1, "S_01")
     assert str(failed.value).startswith("session S_01: 2 file(s), not one of them a DICOM instance, nothing written")
+    # Nothing was read to tell whether a name identifies, so the reports number the files (withhold_names).
     assert [(f.path, f.reason) for f in failed.value.failures] == [
-        ("DICOMDIR", "DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)"),
-        ("notes.txt", "not DICOM"),
+        ("name-withheld-1", "DICOMDIR dropped (it indexes patient identifiers; rebuild it from the output)"),
+        ("name-withheld-2", "not DICOM"),
     ]
+
+
+def test_names_in_a_session_where_no_file_could_be_read_are_withheld_from_the_reports(tmp_path, caplog):
+    # A copy cut short, a doctor's letter and an export that would not unpack, all named after the patient: with
+    # no file read there is no value to clear those names with, so the reports in the output number them, and
+    # only the log (outside the output) says which is which.
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (tmp_path / "Mueller_Hans").mkdir()
+    (tmp_path / "Mueller_Hans" / "IM1.dcm").write_bytes(data[:600])
+    (tmp_path / "Befund Mueller Hans.pdf").write_bytes(b"%PDF-1.4")
+    files = [(name, str(tmp_path / name)) for name in ("Befund Mueller Hans.pdf", "Mueller_Hans/IM1.dcm")]
+    problems = [
+        "Mueller_Hans.zip: member 'Mueller_Hans/IM2.dcm' is a link",
+        "IM3.dcm: both file IM3.dcm and member IM3.dcm of Mueller_Hans.tar map to this output path",
+    ]
+    sources = Sources(files, problems=list(problems))
+    with caplog.at_level("INFO"), pytest.raises(SessionError) as failed:
+        anonymize_session(sources, tmp_path / "out", default_policy(SEED), 1, "S_01")
+    shown = [(f.path, f.reason) for f in failed.value.failures]
+    assert shown == [
+        ("name-withheld-1", "member (name withheld) is a link"),
+        ("name-withheld-2", "two input files map to this output path"),
+        ("name-withheld-4", "file is truncated (it ends inside the header of a data element)"),
+    ]  # name-withheld-3, the letter, is skipped, not bad: the log names it too
+    assert "Mueller" not in str(failed.value) and "Mueller" not in str(shown)
+    assert sources.problems == [f"{path}: {reason}" for path, reason in shown[:2]]  # as the publish stage reads them
+    log = caplog.text
+    assert "Mueller_Hans/IM1.dcm is named name-withheld-4 in the reports" in log
+    assert "Mueller_Hans.zip is shown as name-withheld-1 in the reports" in log
+    assert "Befund Mueller Hans.pdf is named name-withheld-3 in the reports" in log
+
+
+def test_names_are_withheld_only_where_no_file_could_be_read(tmp_path):
+    # Beside one good file, a cut file keeps its name: the good file's values clear what they can.
+    good = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    (tmp_path / "IM1.dcm").write_bytes(good)
+    (tmp_path / "IM2.dcm").write_bytes(good[:600])
+    sources = Sources([(name, str(tmp_path / name)) for name in ("IM1.dcm", "IM2.dcm")])
+    with pytest.raises(SessionError) as failed:
+        anonymize_session(sources, tmp_path / "out", default_policy(SEED), 1, "S_01")
+    assert [f.path for f in failed.value.failures] == ["IM2.dcm"]
 
 
 def test_names_quoted_in_the_reasons_of_files_not_written_are_scrubbed_too():

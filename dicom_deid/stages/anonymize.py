@@ -12,6 +12,7 @@ import io
 import logging
 import multiprocessing
 import os
+import re
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +50,7 @@ from dicom_deid.records import (
     Policy,
     Sources,
     bad_files,
+    split_message,
 )
 from dicom_deid.safe_private import EVERY_PRIVATE, load_safe_private, walk_private
 from dicom_deid.scrub import NameScrubber, known_values, replacements, scrub, scrub_path
@@ -326,6 +328,9 @@ def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
         for value, pair in (result.name_pairs or {}).items():
             known.setdefault(value, pair)
         result.name_pairs = None  # identifying: never into the results file
+    if not known:
+        withhold_names(results, sources)
+        return
     scrubber = NameScrubber(known)
     for result in results:
         if result.outcome is Outcome.WRITTEN:
@@ -339,6 +344,38 @@ def name_unwritten_files(results: list[FileResult], sources: Sources) -> None:
         if (shown := scrubber.text(problem)) != problem:
             log.info("%s is shown as %s in the reports: it holds a known value", problem, shown)
             sources.problems[index] = shown
+
+
+WITHHELD = "name-withheld-"
+_NOTHING_READ = "no file of this session could be read to clear its name"
+# What names a file inside a reason: a quoted name (an archive member, zipfile's own messages), and the two inputs
+# that map to one output path (stages.unpack).
+_QUOTED_NAME = re.compile(r"""b?('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_TWO_INPUTS = re.compile(r"both .+ and .+ map to this output path")
+
+
+def withhold_names(results: list[FileResult], sources: Sources) -> None:
+    """No file of the session could be read, so no value of it can tell a harmless name (IM_0001) from one that
+    identifies (Mueller_Hans.pdf, a SOP Instance UID): the reports name each file and each archive problem by a
+    number instead (name-withheld-1), and the names a reason quotes are taken out of it. The log, outside the
+    output, says which number stands for which input path."""
+    unwritten = sorted((r for r in results if r.outcome is not Outcome.WRITTEN), key=lambda r: r.source)
+    fronts = [split_message(problem) for problem in sources.problems]
+    width = len(str(len(unwritten) + len(fronts)))
+    labels = [f"{WITHHELD}{number:0{width}d}" for number in range(1, len(unwritten) + len(fronts) + 1)]
+
+    def reason(text: str) -> str:
+        text = _TWO_INPUTS.sub("two input files map to this output path", text)
+        return _QUOTED_NAME.sub("(name withheld)", text)
+
+    # Archive problems first, as the session's error lists them (records.bad_files).
+    for index, ((path, why), label) in enumerate(zip(fronts, labels, strict=False)):
+        log.info("%s is shown as %s in the reports: %s", path, label, _NOTHING_READ)
+        sources.problems[index] = f"{label}: {reason(why)}"
+    for result, label in zip(unwritten, labels[len(fronts) :], strict=True):
+        log.info("%s is named %s in the reports: %s", result.source, label, _NOTHING_READ)
+        _show_as(result, label)
+        result.reason = f"{label}: {reason(result.failure().reason)}"
 
 
 def _size(job: tuple[str, str, str]) -> int:
