@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pydicom
@@ -267,9 +268,9 @@ def test_failure_messages_quote_no_value(pair):
     assert messages and not any(value in messages for value in IDENTITY.values.values() if len(value) > 1)
 
 
-def _publish(source: Path, output: Path, tmp_path: Path, results: list[FileResult], on_bad_file: str):
+def _publish(source: Path, output: Path, tmp_path: Path, results: list[FileResult], on_bad_file: str, suffix=""):
     staged = Sources([("IM1.dcm", str(source)), ("IM2.dcm", str(source))])
-    final, report = tmp_path / "published" / "S_1_01", tmp_path / "reports" / "S_1_01.json"
+    final, report = tmp_path / "published" / f"S_1_01{suffix}", tmp_path / "reports" / "S_1_01.json"
     files_dir = output.parent
     return final, report, lambda: publish_session(staged, results, files_dir, final, report, "S_1_01", {}, on_bad_file)
 
@@ -288,6 +289,29 @@ def test_skip_file_leaves_out_a_failing_file_and_publishes_the_rest(pair, tmp_pa
         ("IM2.dcm", "failed verification: no_original_values_in_bytes")
     ]
     assert report.checks["every_instance_once"].result is Verdict.PASS  # the left-out file is accounted for
+
+
+@pytest.mark.parametrize("layout", ["folder", "zip"])
+@pytest.mark.parametrize("on_bad_file", ["fail_session", SKIP_FILE])
+def test_a_publish_killed_after_it_put_the_session_in_place_runs_again(pair, tmp_path, layout, on_bad_file):
+    # kill -9 after the rename but before the report: Snakemake deletes the incomplete outputs and runs publish
+    # again on the same scratch. Publish once emptied that scratch as it went, so every rerun failed with each
+    # instance "missing from the output" until someone deleted work_dir by hand.
+    source, output = pair
+    (output.parent / "IM2.dcm").write_bytes(output.read_bytes())
+    second = no_failures() if on_bad_file != SKIP_FILE else {"no_original_values_in_bytes": ["IM2.dcm: a value"]}
+    results = [FileResult("IM1.dcm", Outcome.WRITTEN, failures=no_failures()),
+               FileResult("IM2.dcm", Outcome.WRITTEN, failures={**no_failures(), **second})]  # fmt: skip
+    suffix = ".zip" if layout == "zip" else ""
+    final, report, publish = _publish(source, output, tmp_path, results, on_bad_file, suffix)
+    publish()
+    first = final.read_bytes() if layout == "zip" else {p.name: p.read_bytes() for p in final.iterdir()}
+    assert (output.parent / "IM1.dcm").is_file()  # scratch is left whole: Snakemake removes it (temp())
+    (shutil.rmtree if layout == "folder" else Path.unlink)(final)
+    report.unlink()
+    publish()
+    assert (final.read_bytes() if layout == "zip" else {p.name: p.read_bytes() for p in final.iterdir()}) == first
+    assert report.is_file()
 
 
 def test_skip_file_still_fails_a_session_with_no_good_file(pair, tmp_path):

@@ -8,7 +8,6 @@ Rule `publish_session`. Imports no pydicom unless a skipped file must be re-read
 
 from __future__ import annotations
 
-import errno
 import filecmp
 import logging
 import os
@@ -48,23 +47,27 @@ log = logging.getLogger(__name__)
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def move_into_place(staged_dir: Path, final_dir: Path) -> None:
-    """Rename the verified folder to its final name; across file systems, copy beside it and rename."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
+def _link_or_copy(source: str, target: str) -> None:
     try:
-        os.rename(staged_dir, final_dir)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        partial = final_dir.with_name(f".{final_dir.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(staged_dir, partial)
-        os.rename(partial, final_dir)
-        shutil.rmtree(staged_dir)
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(source, target)
+
+
+def place_folder(staged_dir: Path, final_dir: Path) -> None:
+    """Put the verified folder in place in one rename, from a hidden folder beside it that holds its files as hard
+    links (copies across file systems). Scratch is left whole for Snakemake to remove (temp()): a publish killed
+    at any point, even after the rename, runs again from it."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = final_dir.with_name(f".{final_dir.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(staged_dir, partial, copy_function=_link_or_copy)
+    os.rename(partial, final_dir)
 
 
 def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
-    """Zip the verified files (paths relative to the session), check the zip, then rename it into place."""
+    """Zip the verified files (paths relative to the session), check the zip, then rename it into place; scratch is
+    left whole, as by place_folder."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(f".{zip_path.name}.partial")
     # A zip member's name is text: a name that is not UTF-8 is stored as the reports show it.
@@ -85,7 +88,6 @@ def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
         os.replace(partial, zip_path)
     finally:
         partial.unlink(missing_ok=True)  # a failed zip leaves nothing in the output
-    shutil.rmtree(staged_dir)
 
 
 def leave_out_bad_files(
@@ -100,7 +102,7 @@ def leave_out_bad_files(
         if result.outcome is Outcome.BAD:
             result = FileResult(result.relpath, Outcome.LEFT_OUT, result.reason, source_relpath=result.source_relpath)
         elif result.outcome is Outcome.WRITTEN and failed_checks:
-            (files_dir / result.relpath).unlink()
+            (files_dir / result.relpath).unlink(missing_ok=True)  # gone already if a killed publish runs again
             reason = f"failed verification: {', '.join(failed_checks)}"
             left_out.append(SkippedFile(result.relpath, reason))
             result = FileResult(result.relpath, Outcome.LEFT_OUT, reason, source_relpath=result.source_relpath)
@@ -260,6 +262,6 @@ def publish_session(
     if final.suffix == ".zip":
         write_zip(files_dir, [r.relpath for r in written], final)
     else:
-        move_into_place(files_dir, final)
+        place_folder(files_dir, final)
     write_report(report_path, report)
     return report
