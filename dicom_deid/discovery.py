@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicom_deid.archives import archive_stem
-from dicom_deid.paths import IMAGING, RESERVED, Paths, session_name, session_of_record
+from dicom_deid.paths import IMAGING, RESERVED, Paths, printable, session_name, session_of_record
+
+# A subject or session folder's name becomes part of Snakemake's file names, which must be UTF-8 text.
+NOT_UTF8 = "folder name is not UTF-8 text (Latin-1 or another code page): rename it, e.g. convmv -f latin1 -t utf8"
+
 
 # A folder the account running the workflow may not list: its sessions or files cannot be seen, so never skipped.
 NOT_READABLE = "not readable by this account (permission denied): give it read access, or leave the folder out"
@@ -123,6 +127,9 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
     for subject_dir in subject_dirs:
         subject = subject_dir.name
         imaging = subject_dir / IMAGING
+        if printable(subject) != subject:
+            found.errors.append(f"{printable(str(subject_dir))}: subject {NOT_UTF8}")
+            continue
         if subject in RESERVED:
             found.errors.append(f"{subject_dir}: a subject may not be named '{subject}' (a folder of the output)")
             continue
@@ -137,6 +144,9 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
         for entry in entries:
             if not entry.is_dir():
                 found.warnings.append(f"{entry}: file directly in '{IMAGING}/' is not in a session folder, skipped")
+                continue
+            if printable(entry.name) != entry.name:
+                found.errors.append(f"{printable(str(entry))}: session {NOT_UTF8}")
                 continue
             prefix = f"{subject}_"
             if not entry.name.startswith(prefix) or len(entry.name) == len(prefix):

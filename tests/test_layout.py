@@ -8,6 +8,7 @@ import pytest
 
 from dicom_deid.archives import archive_destination, archive_stem
 from dicom_deid.discovery import (
+    NOT_UTF8,
     discover,
     gone_sessions,
     published_but_gone,
@@ -70,6 +71,21 @@ def test_misnamed_session_and_missing_subject_are_errors(tmp_path):
     assert len(found.errors) == 3
     assert any("S_2_01" in e for e in found.errors) and any("S_1_:" in e for e in found.errors)
     assert any("S_9 is listed in 'subjects'" in e for e in found.errors)
+
+
+def test_subject_and_session_folders_named_in_another_code_page_are_errors(tmp_path):
+    # Snakemake cannot write a file name that is not UTF-8 text: such a folder stopped planning with a traceback.
+    make(tmp_path, "S_1/imaging/S_1_01/IM1")
+    os.makedirs(tmp_path / os.fsdecode(b"S_1/imaging/S_1_\xe9t\xe9"))
+    (tmp_path / os.fsdecode(b"S_1/imaging/S_1_\xe9t\xe9/IM1")).write_bytes(b"x")
+    os.makedirs(tmp_path / os.fsdecode(b"M\xfcller/imaging/M\xfcller_01"))
+    found = discover(tmp_path)
+    assert [s.name for s in found.sessions] == ["S_1_01"]
+    assert sorted(found.errors) == [
+        f"{tmp_path}/M%FCller: subject {NOT_UTF8}",
+        f"{tmp_path}/S_1/imaging/S_1_%E9t%E9: session {NOT_UTF8}",
+    ]
+    assert all(error.encode("utf-8") for error in found.errors)  # printable: no lone surrogate in them
 
 
 def test_left_behind_things_are_warnings(tmp_path):

@@ -40,6 +40,17 @@ def test_misnamed_session_folder_stops_even_a_dry_run(tmp_path):
     assert not (tmp_path / "output").exists()
 
 
+def test_a_session_folder_named_in_latin_1_stops_planning_with_its_name(tmp_path):
+    # It stopped planning with a traceback from deep in Snakemake (UnicodeEncodeError: surrogates not allowed).
+    tree = build_example_tree(tmp_path / "input")
+    folder = tree.root / S1 / "imaging" / os.fsdecode(f"{S1}_\xe9t\xe9".encode("latin-1"))
+    folder.mkdir()
+    (folder / "IM1").write_bytes(b"x")
+    result = run_snakemake(tmp_path, "-n", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout
+    assert f"{S1}_%E9t%E9: session folder name is not UTF-8 text" in result.stdout
+
+
 def test_things_left_behind_are_reported_before_any_job(tmp_path):
     tree = build_example_tree(tmp_path / "input")
     (tree.root / S1 / "imaging" / "stray.dcm").write_bytes(b"x")
