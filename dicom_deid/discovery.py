@@ -44,6 +44,13 @@ class Discovery:
     sessions: list[Session] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # things left behind, reported but not fatal
     errors: list[str] = field(default_factory=list)  # things that stop the run
+    # (subject, ses) of the session folders of subjects left out by `subjects`, by name alone: the reports still
+    # list them, and none of them is gone from the input.
+    not_selected: list[tuple[str, str]] = field(default_factory=list)
+
+    def session_keys(self) -> list[tuple[str, str]]:
+        """Every session the input holds, selected or not, in input order."""
+        return sorted([(s.subject, s.ses) for s in self.sessions] + self.not_selected)
 
 
 def walk_files(top: Path):
@@ -123,6 +130,7 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
         missing = [s for s in subjects if s not in by_name]
         found.errors += [f"subject {s} is listed in 'subjects' but {root / s} does not exist" for s in missing]
         subject_dirs = [by_name[s] for s in subjects if s in by_name]
+        found.not_selected = [key for name in sorted(set(by_name) - set(subjects)) for key in _named(by_name[name])]
 
     for subject_dir in subject_dirs:
         subject = subject_dir.name
@@ -167,20 +175,27 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
     return found
 
 
+def _named(subject_dir: Path) -> list[tuple[str, str]]:
+    """(subject, ses) of each session folder of a subject by its name, without reading its files."""
+    prefix = f"{subject_dir.name}_"
+    try:
+        names = [entry.name for entry in (subject_dir / IMAGING).iterdir() if entry.is_dir()]
+    except OSError:  # no imaging/ folder, or not readable: discover says so when that subject is run
+        return []
+    return [(subject_dir.name, name[len(prefix) :]) for name in names if name.startswith(prefix) and name != prefix]
+
+
 def published_reports(paths: Paths) -> list[Path]:
     """The report of every session published to the output: <reports>/<SUBJECT>/<SUBJECT>_<SES>.json."""
     reports = Path(paths.reports_dir)
     return sorted(reports.glob("*/*.json")) if reports.is_dir() else []
 
 
-def gone_sessions(
-    reports: list[Path], sessions: list[Session], subjects: list[str] | None = None
-) -> list[tuple[str, str]]:
+def gone_sessions(reports: list[Path], found: Discovery) -> list[tuple[str, str]]:
     """(subject, ses) of each session whose report says it was published but whose folder is gone from the input
-    (consent withdrawn, a session moved): its output stays until someone removes it. `subjects` as discover's."""
-    found = {(session.subject, session.ses) for session in sessions}
-    published = [session_of_record(report) for report in reports]
-    return [key for key in published if key not in found and not (subjects and key[0] not in subjects)]
+    (consent withdrawn, a session moved): its output stays until someone removes it."""
+    in_input = set(found.session_keys())
+    return [key for key in map(session_of_record, reports) if key not in in_input]
 
 
 def published_but_gone(paths: Paths, gone: list[tuple[str, str]]) -> list[str]:

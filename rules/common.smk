@@ -31,7 +31,7 @@ found = discover(PATHS.input_dir, config["subjects"])
 PUBLISHED = published_reports(PATHS)
 # Published sessions whose folder is gone from the input: still in the output, so each run warns and the reports
 # show them.
-GONE = gone_sessions(PUBLISHED, found.sessions, config["subjects"])
+GONE = gone_sessions(PUBLISHED, found)
 found.warnings += published_but_gone(PATHS, GONE)
 for warning in found.warnings:
     print(f"WARNING: {warning}", file=sys.stderr)
@@ -174,8 +174,9 @@ def cancel_scheduler_timers():
             thread.cancel()
 
 
-# Every discovered session, as [subject, ses]: the reports list those with neither report nor status as not run.
-SESSION_KEYS = [[s.subject, s.ses] for s in SESSIONS.values()]
+# Every session in the input, as [subject, ses], also those of subjects left out by `subjects`: the reports list
+# the whole dataset, and those with neither report nor status as not run.
+SESSION_KEYS = [list(key) for key in found.session_keys()]
 GONE_KEYS = [list(key) for key in GONE]
 
 

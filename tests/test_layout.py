@@ -144,14 +144,16 @@ def test_links_are_followed_into_folders_once_and_a_loop_is_yielded_not_walked(t
     assert session_fingerprint(session)[0] != before[0]
 
 
-def test_a_published_session_gone_from_the_input_is_named_unless_its_subject_is_not_run(tmp_path):
+def test_a_published_session_gone_from_the_input_is_named_whichever_subjects_are_run(tmp_path):
     paths = Paths(str(tmp_path / "in"), str(tmp_path / "out"), "work", "logs", data2bids=True)
     make(tmp_path, "in/S/imaging/S_01/IM1", "out/reports/S/S_01.json", "out/reports/S/S_02.json")
-    make(tmp_path, "out/reports/T/T_01.json")
-    sessions = discover(paths.input_dir).sessions
-    gone = published_but_gone(paths, gone_sessions(published_reports(paths), sessions))
+    make(tmp_path, "in/U/imaging/U_01/IM1", "out/reports/U/U_01.json", "out/reports/T/T_01.json")
+    gone = published_but_gone(paths, gone_sessions(published_reports(paths), discover(paths.input_dir)))
     assert [line.split(":")[0] for line in gone] == [
         f"{tmp_path}/out/imaging/S/S_SE02_MRI.zip",
         f"{tmp_path}/out/imaging/T/T_SE01_MRI.zip",
     ]
-    assert published_but_gone(paths, gone_sessions(published_reports(paths), sessions, ["S"])) == gone[:1]
+    # A run of subject S alone still finds U_01 in the input, and still misses T_01.
+    only_s = discover(paths.input_dir, ["S"])
+    assert only_s.not_selected == [("U", "01")] and [s.name for s in only_s.sessions] == ["S_01"]
+    assert published_but_gone(paths, gone_sessions(published_reports(paths), only_s)) == gone

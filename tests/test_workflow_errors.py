@@ -67,8 +67,15 @@ def test_subjects_list_restricts_and_grows(tmp_path):
     first = run_snakemake(tmp_path, "--config", f"subjects=[{S2}]").stdout
     assert sessions_run(first) == {f"{S2}_01"}
     assert not (tmp_path / "output" / S1).exists()
+    states = {session: row["state"] for session, row in summary_rows(tmp_path).items()}
+    assert states == {f"{S1}_01": "not_run_yet", f"{S1}_02": "not_run_yet", f"{S2}_01": "published"}
     second = run_snakemake(tmp_path, "--config", f"subjects=[{S2},{S1}]").stdout
     assert sessions_run(second) == {f"{S1}_01", f"{S1}_02"}
+    # The reports cover the whole output, not only the subjects of the latest run.
+    third = run_snakemake(tmp_path, "--config", f"subjects=[{S2}]").stdout
+    assert sessions_run(third) == set() and "no longer in the input" not in third
+    assert {row["state"] for row in summary_rows(tmp_path).values()} == {"published"}
+    assert len(summary_rows(tmp_path)) == 3
 
 
 def test_listed_subject_that_is_absent_is_an_error(tmp_path):
