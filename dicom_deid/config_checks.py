@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -124,4 +125,23 @@ def key_problems(config: dict, published: int) -> list[str]:
         f"key_file {config['key_file']} is missing, but {published} session(s) in {config['output_dir']} were "
         "published with a key: restore that key from your backup (cp -p keeps its time, so nothing reruns); "
         "for a new, separate release, give a new key_file and a new output_dir"
+    ]
+
+
+def key_mismatch(config: dict, reports: list[Path], check: str) -> list[str]:
+    """The key is another than the one the published sessions were made with (a key_file pointing at another
+    project's key, or a new key where the old one was lost): every session would be de-identified again under new
+    pseudonyms. One report is read: a release is made with one key. Reports older than the check pass."""
+    if not reports:
+        return []
+    try:
+        recorded = json.loads(reports[0].read_text()).get("settings", {}).get("key_check", check)
+    except (OSError, ValueError, AttributeError):
+        return []  # a damaged report is the report stage's to name
+    if recorded == check:
+        return []
+    return [
+        f"key_file {config['key_file']} is not the key the {len(reports)} session(s) in {config['output_dir']} were "
+        f"published with (see {reports[0]}): point key_file at that key; for a new, separate release, give a new "
+        "output_dir"
     ]

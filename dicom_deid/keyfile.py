@@ -30,7 +30,13 @@ def ensure_key(path: str | Path) -> bool:
 def read_seed(path: str | Path) -> str:
     """The seed text; refuses a key that is empty or readable by others."""
     path = Path(path)
-    seed = path.read_text().strip()
+    try:
+        seed = path.read_text().strip()
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"key_file {path}: not text; a key is one line of text, such as the 64 hex characters of "
+            f"python3 -c 'import secrets; print(secrets.token_hex(32))' > {path}"
+        ) from None
     if len(seed) < 16:
         raise ValueError(f"key_file {path}: too short to be a secret (at least 16 characters)")
     if path.stat().st_mode & 0o077:
@@ -56,3 +62,9 @@ def patient_token(seed: str, patient_id: str) -> str:
 def study_token(seed: str, study_uid: str) -> str:
     """Which study a file belongs to: a keyed digest of its original StudyInstanceUID."""
     return keyed_digest(seed, "study", study_uid)
+
+
+def key_check(seed: str) -> str:
+    """A keyed digest of a fixed text, recorded in each session report: a later run with another key finds that it
+    differs. It tells nothing of the key, nor of any value."""
+    return keyed_digest(seed, "key check", "dicom-deid")

@@ -10,9 +10,16 @@ import threading
 import snakemake.common
 from snakemake.exceptions import WorkflowError
 
-from dicom_deid.config_checks import keep_problems, key_problems, layout_problems, path_problems, profile_problems
+from dicom_deid.config_checks import (
+    keep_problems,
+    key_mismatch,
+    key_problems,
+    layout_problems,
+    path_problems,
+    profile_problems,
+)
 from dicom_deid.discovery import discover, gone_sessions, published_but_gone, published_reports
-from dicom_deid.keyfile import ensure_key, read_seed
+from dicom_deid.keyfile import ensure_key, key_check, read_seed
 from dicom_deid.paths import Paths, data2bids_label
 from dicom_deid.records import basic_options_in_use, private_tags_in_use
 from dicom_deid.scheduling import job_mem_mb, workers_per_session
@@ -49,9 +56,12 @@ if layout_errors:
 if ensure_key(KEY):
     print(f"Created a new key file {KEY} (mode 0600). Keep it safe and outside the output.", file=sys.stderr)
 try:  # every session job reads it: a key readable by others would otherwise fail each of them on its own
-    read_seed(KEY)
+    KEY_CHECK = key_check(read_seed(KEY))
 except (OSError, ValueError) as error:
     raise WorkflowError(f"Key error:\n  {error}")
+key_errors = key_mismatch(config, PUBLISHED, KEY_CHECK)
+if key_errors:
+    raise WorkflowError("Key error:\n  " + "\n  ".join(key_errors))
 
 
 wildcard_constraints:
@@ -96,9 +106,10 @@ PATIENT_NAME = data2bids_label(**S) if PATHS.data2bids else ""
 BASIC_OPTIONS = basic_options_in_use(config)
 PRIVATE_TAGS = private_tags_in_use(config)
 
-# The options that shape the output, recorded in each report (the key never is).
+# The options that shape the output, recorded in each report; of the key, only a check that a later run's key
+# is the same (config_checks.key_mismatch).
 SETTINGS = {k: config[k] for k in ("output_layout", "keep", "allow_keep_identifying", "date_shift", "profile")}
-SETTINGS.update(private_tags=PRIVATE_TAGS, basic_options=BASIC_OPTIONS)
+SETTINGS.update(private_tags=PRIVATE_TAGS, basic_options=BASIC_OPTIONS, key_check=KEY_CHECK)
 
 # The per-session rules run their scripts as shell commands: a `script:` job costs Snakemake a source lookup
 # per job while planning (seconds at 5,000 sessions) and 0.1 s of start-up per job. The scripts start with

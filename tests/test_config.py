@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -11,8 +12,8 @@ import pytest
 import yaml
 from pydicom.data import get_testdata_file
 
-from dicom_deid.config_checks import numbers_from_text, path_problems
-from dicom_deid.keyfile import ensure_key, read_seed
+from dicom_deid.config_checks import key_mismatch, numbers_from_text, path_problems
+from dicom_deid.keyfile import ensure_key, key_check, read_seed
 from helpers import REPO, run_snakemake
 
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -120,6 +121,28 @@ def test_key_created_once_with_mode_0600(tmp_path):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     seed = read_seed(key)
     assert ensure_key(key) is False and read_seed(key) == seed
+
+
+def test_a_key_of_raw_random_bytes_is_refused_with_how_to_make_one(tmp_path):
+    key = tmp_path / "deid.key"
+    key.write_bytes(bytes(range(128, 160)))  # head -c 32 /dev/urandom: not text
+    key.chmod(0o600)
+    with pytest.raises(ValueError, match="not text; a key is one line of text"):
+        read_seed(key)
+
+
+def test_a_key_check_in_the_published_reports_tells_another_key(tmp_path):
+    report = tmp_path / "reports" / "S" / "S_01.json"
+    report.parent.mkdir(parents=True)
+    config = {"key_file": "keys/b.key", "output_dir": "out"}
+    check_a, check_b = key_check("a" * 64), key_check("b" * 64)
+    assert check_a != check_b and "a" * 16 not in check_a
+    report.write_text(json.dumps({"settings": {"key_check": check_a}}))
+    assert key_mismatch(config, [report], check_a) == []
+    assert key_mismatch(config, [report], check_b)[0].startswith("key_file keys/b.key is not the key the 1 session")
+    report.write_text(json.dumps({"settings": {}}))  # a report written before the check: nothing to compare
+    assert key_mismatch(config, [report], check_b) == []
+    assert key_mismatch(config, [], check_b) == []
 
 
 def test_key_readable_by_others_is_refused(tmp_path):

@@ -15,6 +15,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from dicom_deid.example_tree import build_example_tree
+from dicom_deid.keyfile import ensure_key
 from dicom_deid.paths import session_output_dir
 from helpers import checksums, files_below, output_files, run_snakemake, sessions_run
 
@@ -344,6 +345,12 @@ def test_a_lost_key_stops_the_run_while_sessions_published_with_it_remain(tmp_pa
     assert not key.exists() and checksums(tmp_path / "output") == before
     shutil.copy2(backup, key)  # restored with its time (cp -p): nothing reruns
     assert "Nothing to be done" in run_snakemake(tmp_path).stdout
+    # Another valid key (another project's, a new one made by hand) would have re-pseudonymized every session.
+    ensure_key(tmp_path / "keys" / "other.key")
+    result = run_snakemake(tmp_path, "--config", "key_file=keys/other.key", check=False)
+    assert result.returncode != 0 and "rule " not in result.stdout
+    assert "key_file keys/other.key is not the key the 1 session(s) in output were published with" in result.stdout
+    assert checksums(tmp_path / "output") == before
 
 
 def test_what_this_account_may_not_read_fails_its_session_by_name_or_stops_the_run(tmp_path):
