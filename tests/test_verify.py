@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -312,6 +313,25 @@ def test_a_publish_killed_after_it_put_the_session_in_place_runs_again(pair, tmp
     publish()
     assert (final.read_bytes() if layout == "zip" else {p.name: p.read_bytes() for p in final.iterdir()}) == first
     assert report.is_file()
+
+
+def test_two_names_a_zip_would_show_alike_fail_the_session_by_name(pair, tmp_path):
+    # caf\xe9.dcm (Latin-1) beside caf%E9.dcm: the zip writes both as caf%E9.dcm. It failed as an "unexpected
+    # error" with a traceback; the session's error now names the member.
+    source, output = pair
+    names, files_dir = ["caf%E9.dcm", os.fsdecode(b"caf\xe9.dcm")], tmp_path / "files"
+    files_dir.mkdir()
+    for name in names:
+        (files_dir / name).write_bytes(output.read_bytes())
+    results = [FileResult(name, Outcome.WRITTEN, failures=no_failures()) for name in names]
+    staged = Sources([(name, str(source)) for name in names])
+    final = tmp_path / "published" / "S_1_01.zip"
+    with pytest.raises(SessionError) as failed:
+        publish_session(staged, results, files_dir, final, tmp_path / "r.json", "S_1_01", {})
+    assert [(f.path, f.reason.split(" (")[0]) for f in failed.value.failures] == [
+        ("caf%E9.dcm", "another file's name is shown alike in the zip")
+    ]
+    assert not final.exists()
 
 
 def test_skip_file_still_fails_a_session_with_no_good_file(pair, tmp_path):

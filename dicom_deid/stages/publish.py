@@ -65,6 +65,14 @@ def place_folder(staged_dir: Path, final_dir: Path) -> None:
     os.rename(partial, final_dir)
 
 
+class MemberNameClash(OSError):
+    """Two files whose names the zip would show alike: a byte that is not UTF-8 is written %XX."""
+
+    def __init__(self, zip_name: str, names: list[str]) -> None:
+        super().__init__(f"{zip_name}: two files would share the member name {', '.join(names)}")
+        self.names = names
+
+
 def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
     """Zip the verified files (paths relative to the session), check the zip, then rename it into place; scratch is
     left whole, as by place_folder."""
@@ -73,7 +81,7 @@ def write_zip(staged_dir: Path, relpaths: list[str], zip_path: Path) -> None:
     # A zip member's name is text: a name that is not UTF-8 is stored as the reports show it.
     members = {printable(relpath): relpath for relpath in relpaths}
     if shared := repeated([printable(relpath) for relpath in relpaths]):
-        raise OSError(f"{zip_path.name}: two files would share the member name {', '.join(shared)}")
+        raise MemberNameClash(zip_path.name, shared)
     try:
         # DICOM pixel data is often compressed already; storing keeps the job fast and the zip streamable.
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -260,7 +268,12 @@ def publish_session(
         how = "same bytes" if repeat.identical else "other bytes"
         log.warning("%s: %s repeats the SOP instance of %s (%s)", session, repeat.path, repeat.same_as, how)
     if final.suffix == ".zip":
-        write_zip(files_dir, [r.relpath for r in written], final)
+        try:
+            write_zip(files_dir, [r.relpath for r in written], final)
+        except MemberNameClash as clash:
+            why = "another file's name is shown alike in the zip (a byte that is not UTF-8 is written %XX): rename one"
+            failures = [Failure(name, why) for name in clash.names]
+            raise session_error(session, failures, "name clash(es) in the zip") from None
     else:
         place_folder(files_dir, final)
     write_report(report_path, report)
