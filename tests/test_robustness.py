@@ -9,7 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import psutil
@@ -213,6 +215,23 @@ def test_two_files_mapping_to_one_output_path_are_an_error(tmp_path):
         "dwi_scan/dwi_scan/series1/IM1.dcm: both file dwi_scan/dwi_scan/series1/IM1.dcm and "
         "member series1/IM1.dcm of dwi_scan/dwi_scan.tar.gz map to this output path"
     ]
+
+
+@pytest.mark.parametrize("name", ["empty.zip", "empty.tar.gz"])
+def test_an_archive_that_holds_no_file_is_a_bad_input_not_a_silence(tmp_path, name):
+    # An export that failed leaves an empty archive; it had no outcome at all, in no report.
+    session = build_example_tree(tmp_path / "input").session_dir(S1, f"{S1}_01")
+    empty = session / name
+    if name.endswith(".zip"):
+        zipfile.ZipFile(empty, "w").close()
+    else:
+        with tarfile.open(empty, "w:gz") as tar:
+            folder = tarfile.TarInfo("series1")  # folders only, no file
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+    staged = list_sources(session, tmp_path / "unpacked", Limits.from_config(DEFAULT_CONFIG["archives"]))
+    assert staged.problems == [f"{name}: archive holds no file (an export that failed?); remove it if it should"]
+    assert len(staged.files) > 1  # the session's other files are listed as before
 
 
 def test_archive_that_appears_after_discovery_is_named_not_skipped(tmp_path):

@@ -51,6 +51,8 @@ def list_sources(session_dir: Path, members_dir: Path | None = None, limits: Lim
         except ArchiveError as error:
             problems.append(str(error))
             continue
+        if not members:  # else it would have no outcome: a bad input, as a damaged archive is
+            problems.append(f"{relpath}: archive holds no file (an export that failed?); remove it if it should")
         for member in members:
             add(f"{destination}/{member}", members_dir / destination / member, f"member {member} of {relpath}")
     return Sources(files=sorted(sources.items()), problems=problems)
