@@ -9,6 +9,7 @@ share the same size and count budget.
 from __future__ import annotations
 
 import lzma
+import os
 import shutil
 import stat
 import tarfile
@@ -160,31 +161,51 @@ def _unpack_tar(archive: Path, label: str, dest: Path, budget: Budget, limits: L
         return [path for path, _ in files]
 
 
+# Set when a zip member's name is UTF-8; zipfile decodes a name without it as cp437.
+_ZIP_UTF8_NAME = 0x800
+
+
+def _zip_member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as the same file would have it on disk or in a tar (os.fsdecode of its bytes).
+
+    Info-ZIP under LC_ALL=C, macOS Archive Utility and many Windows exporters store UTF-8 or cp1252 names without
+    the UTF-8 flag; decoded as cp437 ("M├╝ller"), a patient's name in them escapes the name scrub. Encoding
+    zipfile's cp437 name gives back the stored bytes exactly."""
+    if info.flag_bits & _ZIP_UTF8_NAME:
+        return info.filename
+    return os.fsdecode(info.filename.encode("cp437"))
+
+
+def _zip_members(label: str, zf: zipfile.ZipFile, budget: Budget, limits: Limits, size: int):
+    """(path, name, info) for every member, checked; `name` is the decoded name messages quote."""
+    members = []
+    own_bytes = 0
+    for info in zf.infolist():
+        name = _zip_member_name(info)
+        path = _safe_member_path(label, name.replace("\\", "/"))
+        file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
+        if file_type == stat.S_IFLNK:
+            raise ArchiveError(f"{label}: member {name!r} is a link")
+        if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise ArchiveError(f"{label}: member {name!r} is a device, fifo or other special file")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"{label}: member {name!r} is encrypted")
+        own_bytes += info.file_size
+        _charge(label, budget, limits, info.file_size, own_bytes, size)
+        members.append((path, name, info))
+    return members
+
+
 def _unpack_zip(archive: Path, label: str, dest: Path, budget: Budget, limits: Limits) -> list[PurePosixPath]:
-    size = archive.stat().st_size
     with zipfile.ZipFile(archive) as zf:
-        infos = []
-        own_bytes = 0
-        for info in zf.infolist():
-            path = _safe_member_path(label, info.filename.replace("\\", "/"))
-            file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
-            if file_type == stat.S_IFLNK:
-                raise ArchiveError(f"{label}: member {info.filename!r} is a link")
-            if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise ArchiveError(f"{label}: member {info.filename!r} is a device, fifo or other special file")
-            if info.flag_bits & 0x1:
-                raise ArchiveError(f"{label}: member {info.filename!r} is encrypted")
-            own_bytes += info.file_size
-            _charge(label, budget, limits, info.file_size, own_bytes, size)
-            infos.append((path, info))
         written = []
-        for path, info in infos:
+        for path, name, info in _zip_members(label, zf, budget, limits, archive.stat().st_size):
             if info.is_dir():
                 continue
-            _refuse_existing(label, dest, path, info.filename)
+            _refuse_existing(label, dest, path, name)
             target = dest / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as source, open(target, "wb") as out:
+            with zf.open(info) as source, open(target, "wb") as out:  # zipfile opens a member by its own info
                 # zipfile stops at the declared size and checks the CRC, so a lying header fails here.
                 shutil.copyfileobj(source, out, 1024**2)
             written.append(path)

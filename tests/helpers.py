@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 import threading
+import warnings
+import zipfile
 from pathlib import Path
 
 import pydicom
@@ -202,3 +204,25 @@ def pipe(path: Path):
         done.set()
         os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # lets the writer's last open return
         thread.join(5)
+
+
+def zip_with_raw_names(path: Path, entries: list[tuple[str | bytes, bytes]]) -> Path:
+    """A zip of (name, bytes) entries; a name given as bytes is stored as those bytes without the UTF-8 flag (0x800),
+    as Info-ZIP under LC_ALL=C, macOS Archive Utility and many Windows exporters write names. zipfile flags every
+    non-ASCII name it writes, so such a name is written as an ASCII stand-in of its length and patched in after."""
+    raw_names = {f"{i:~>{len(name)}}": name for i, (name, _) in enumerate(entries) if isinstance(name, bytes)}
+    stand_ins = iter(raw_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate names some tests need
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in entries:
+                archive.writestr(next(stand_ins) if isinstance(name, bytes) else name, data)
+    data = path.read_bytes()
+    for stand_in, raw in raw_names.items():
+        assert data.count(stand_in.encode()) == 2  # in the local header and in the central directory
+        data = data.replace(stand_in.encode(), raw)
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as written:  # as zipfile reads them: unflagged, so decoded as cp437
+        flags = {info.filename: info.flag_bits for info in written.infolist()}
+    assert all(flags[raw.decode("cp437")] & 0x800 == 0 for raw in raw_names.values())
+    return path

@@ -22,7 +22,7 @@ from pydicom.data import get_testdata_file
 
 from dicom_deid.archives import ArchiveError, Limits, unpack_archive
 from dicom_deid.stages.unpack import list_sources
-from helpers import DEFAULT_CONFIG
+from helpers import DEFAULT_CONFIG, zip_with_raw_names
 
 DEFAULT_LIMITS = Limits.from_config(DEFAULT_CONFIG["archives"])
 
@@ -165,6 +165,38 @@ def test_tar_of_a_folder_with_its_dot_root_unpacks(tmp_path: Path, dest: Path) -
 
     assert sorted(members) == sorted(n for n, _ in FILES)
     assert (dest / "series2/sub/IM3.dcm").read_bytes() == MR
+
+
+# --- member names without the UTF-8 flag ----------------------------------------------------------------------
+
+# A patient's name as Info-ZIP under LC_ALL=C or macOS (UTF-8) and a Windows exporter (cp1252) store it, unflagged.
+UNFLAGGED_NAMES = ["Müller_Jürgen.dcm".encode(), "Müller Jürgen.dcm".encode("cp1252")]
+
+
+@pytest.mark.parametrize("raw", UNFLAGGED_NAMES, ids=["utf_8", "cp1252"])
+def test_zip_member_without_utf8_flag_is_named_as_the_same_file_on_disk_or_in_a_tar(
+    tmp_path: Path, dest: Path, raw: bytes
+) -> None:
+    # zipfile decodes such a name as cp437 ("M├╝ller"), where the name scrub never finds the patient's name.
+    raw_path = b"series1/" + raw
+    archive = zip_with_raw_names(tmp_path / "export.zip", [(raw_path, MR)])
+
+    members = unpack_archive(archive, "export.zip", dest, DEFAULT_LIMITS)
+
+    assert members == [os.fsdecode(raw_path)]
+    assert os.listdir(os.fsencode(dest / "series1")) == [raw]
+    assert (dest / members[0]).read_bytes() == MR
+    tar = make_tar(tmp_path / "export.tar", [(os.fsdecode(raw_path), MR)])
+    assert unpack_archive(tar, "export.tar", tmp_path / "from_tar", DEFAULT_LIMITS) == members
+
+
+def test_zip_member_names_are_compared_as_decoded(tmp_path: Path, dest: Path) -> None:
+    # The same UTF-8 bytes, once flagged and once not, name one file: the second must not be written beside it.
+    archive = zip_with_raw_names(
+        tmp_path / "twice.zip", [("series1/Müller.dcm", MR), ("series1/Müller.dcm".encode(), CT)]
+    )
+
+    refuse(tmp_path, dest, archive, "member 'series1/Müller.dcm' appears twice")
 
 
 # --- hostile members ------------------------------------------------------------------------------------------
