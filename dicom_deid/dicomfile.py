@@ -52,6 +52,10 @@ _COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip", gzip.open), (b"BZh", "bzip2", bz2.ope
 # a viewer's .jar or a .docx on a patient CD is a zip too, and rightly skipped.
 _PACKED_SUFFIXES = {"", ".gz", ".bz2", ".xz", ".zst", ".z", ".lz", ".lzma"}
 
+# The first bytes of an AppleDouble file: the Finder info and resource fork macOS writes as `._<name>` beside a file
+# copied to FAT, exFAT or SMB, and into __MACOSX/ in a Finder zip. `._IM1.dcm` ends in .dcm, yet holds no image.
+_APPLE_DOUBLE_MAGIC = b"\x00\x05\x16\x07"
+
 # pydicom's warning when a file ends inside a value of undefined length (an encapsulated PixelData or a
 # sequence); it then keeps none of the elements read at that level, so the dataset looks short but valid.
 _EOF_WARNING = "End of file reached before delimiter"
@@ -245,13 +249,17 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
         except PermissionError:
             raise BadDicom(f"{label}: not readable (permission denied)") from None
         except InvalidDicomError:
+            head = _head(path)
+            _refuse_mac_metadata(head, label)
             if must_be_dicom:
                 raise BadDicom(f"{label}: not a readable DICOM file (no DICOM header or dataset)") from None
-            _refuse_packed(path, label)
+            _refuse_packed(path, head, label)
             raise NotDicom(f"{label}: not DICOM") from None
         except Exception as error:  # noqa: BLE001 - pydicom fails in many ways on damaged files
-            if not must_be_dicom and not _has_dicm_magic(path):
-                _refuse_packed(path, label)
+            head = _head(path)
+            _refuse_mac_metadata(head, label)
+            if not must_be_dicom and not _has_dicm_magic(head):
+                _refuse_packed(path, head, label)
                 raise NotDicom(f"{label}: not DICOM") from None
             raise BadDicom(f"{label}: unreadable DICOM ({type(error).__name__})") from None
 
@@ -264,13 +272,24 @@ def read_instance(path: Path, label: str) -> pydicom.Dataset:
     return ds
 
 
-def _packed_kind(path: Path) -> str:
+def _head(path: Path) -> bytes:
+    """The first bytes of a file pydicom could not read: enough for every magic looked for, read in one open."""
+    with open(path, "rb") as handle:
+        return handle.read(262)
+
+
+def _refuse_mac_metadata(head: bytes, label: str) -> None:
+    """Raise NotDicom for an AppleDouble file, whatever its name; a damaged DICOM whose preamble happens to begin
+    with those bytes has its DICM magic too, and stays bad."""
+    if head.startswith(_APPLE_DOUBLE_MAGIC) and not _has_dicm_magic(head):
+        raise NotDicom(f"{label}: macOS metadata (AppleDouble), not an image")
+
+
+def _packed_kind(path: Path, head: bytes) -> str:
     """What an archive or a compressed file holding DICOM or tar is, from its bytes; "" for anything else.
 
     A gzip, bzip2 or xz file counts only when what it holds begins as DICOM or tar does: a NIfTI `.nii.gz`
     beside the DICOMs is rightly skipped."""
-    with open(path, "rb") as handle:
-        head = handle.read(262)
     if kind := next((kind for offset, magic, kind in _ARCHIVE_MAGIC if head[offset:].startswith(magic)), ""):
         return kind
     for magic, name, opener in _COMPRESSED_MAGIC:
@@ -287,9 +306,9 @@ def _packed_kind(path: Path) -> str:
     return ""
 
 
-def _refuse_packed(path: Path, label: str) -> None:
+def _refuse_packed(path: Path, head: bytes, label: str) -> None:
     """Raise BadDicom for a file that is not DICOM but packs images under a name the unpack stage does not know."""
-    if path.suffix.lower() not in _PACKED_SUFFIXES or not (kind := _packed_kind(path)):
+    if path.suffix.lower() not in _PACKED_SUFFIXES or not (kind := _packed_kind(path, head)):
         return
     if kind.endswith("DICOM file"):
         advice = "decompress it in place"
@@ -298,10 +317,8 @@ def _refuse_packed(path: Path, label: str) -> None:
     raise BadDicom(f"{label}: a {kind} under a name the workflow does not unpack, its images left out: {advice}")
 
 
-def _has_dicm_magic(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        handle.seek(128)
-        return handle.read(4) == b"DICM"
+def _has_dicm_magic(head: bytes) -> bool:
+    return head[128:132] == b"DICM"
 
 
 # Kinds of image that often carry text burned into the pixels (names, dates, IDs on the screen that was captured).

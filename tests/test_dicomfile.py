@@ -261,6 +261,38 @@ def test_dicomdir_is_dropped(tmp_path: Path, name: str) -> None:
         read_instance(path, name)
 
 
+def apple_double() -> bytes:
+    """A `._` file as macOS writes it beside a file copied to FAT, exFAT or SMB, and into a Finder zip's __MACOSX/:
+    magic, version 2, "Mac OS X" filler, then two entries, Finder info and an empty resource fork, in 4096 bytes."""
+    header = struct.pack(">4sI16sH", b"\x00\x05\x16\x07", 0x00020000, b"Mac OS X".ljust(16), 2)
+    entries = struct.pack(">6I", 9, 0x32, 0xEB0, 2, 0xEE2, 0x11E)  # (id, offset, length): Finder info, resource fork
+    finder_info = b"ATTR".rjust(0x26, b"\0").ljust(0xEB0, b"\0")  # where macOS keeps the extended attributes
+    resource_fork = b"\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x1e"
+    resource_fork += b"This resource fork intentionally left blank   "
+    data = header + entries + finder_info + resource_fork.ljust(0x11E, b"\0")
+    assert len(data) == 4096
+    return data
+
+
+@pytest.mark.parametrize("name", ["._IM1.dcm", "__MACOSX/series1/._IM1.dcm", "._IM0001", "._IM1.DCM"])
+def test_macos_metadata_files_are_not_dicom(tmp_path: Path, name: str) -> None:
+    # Finder zips and copies from a Mac leave them beside the images; named .dcm, they failed the whole session.
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(path, apple_double())
+
+    with pytest.raises(NotDicom, match=rf"^{re.escape(name)}: macOS metadata \(AppleDouble\), not an image$"):
+        read_instance(path, name)
+
+
+def test_dicom_whose_preamble_begins_like_apple_double_still_reads(tmp_path: Path) -> None:
+    # The preamble is free for any use; only a file that is not DICOM is told apart by those bytes.
+    data = packaged("MR_small.dcm").read_bytes()
+    path = write(tmp_path / "IM1.dcm", apple_double()[:26] + data[26:])
+
+    assert read_instance(path, "IM1.dcm").SOPInstanceUID == pydicom.dcmread(packaged("MR_small.dcm")).SOPInstanceUID
+
+
 # --- reasons never carry values from the file ----------------------------------------------------------------
 
 PLANTED = "ZEBRAFISH^QUOKKA"
