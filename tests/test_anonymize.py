@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import shutil
 from pathlib import Path
 
 import pydicom
@@ -12,11 +14,13 @@ from dicognito.anonymizer import Anonymizer
 from pydicom.data import get_testdata_file, get_testdata_files
 
 from dicom_deid import tags
+from dicom_deid.archives import Limits
 from dicom_deid.example_tree import identity_for, plant_identity
 from dicom_deid.job import SessionError
 from dicom_deid.records import FileResult, Outcome, Sources, default_policy
 from dicom_deid.stages.anonymize import FileDeidentifier, anonymize_session
-from helpers import elements
+from dicom_deid.stages.unpack import list_sources
+from helpers import DEFAULT_CONFIG, elements, zip_with_raw_names
 
 SEED = "0123456789abcdef0123456789abcdef"
 IDENTITY = identity_for("EPL31_LHS_0001")
@@ -142,6 +146,41 @@ def test_process_file_writes_atomically_and_reports_outcomes(tmp_path):
     skipped = anonymizer.process_file(tmp_path / "notes.txt", tmp_path / "out" / "notes.txt", "notes.txt")
     assert (skipped.outcome, skipped.reason) == ("skipped", "notes.txt: not DICOM")
     assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_a_file_named_as_long_as_the_file_system_allows_is_written(tmp_path):
+    # 250 bytes, within the 255 allowed: the partial file, once named after it, was 14 bytes longer and failed.
+    name = "x" * 246 + ".dcm"
+    (tmp_path / "in").mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "in" / name)
+    result = FileDeidentifier(default_policy(SEED)).process_file(tmp_path / "in" / name, tmp_path / "out" / name, name)
+    assert result.outcome == "written" and result.failures and not any(result.failures.values())
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [name]  # no partial left behind
+
+
+def test_an_output_name_longer_than_the_file_system_allows_makes_the_file_bad(tmp_path):
+    # MR_small as <description>_<PatientID>.dcm in 255 bytes: the pseudonym, 12 characters for "4MR1", makes the
+    # output name 263 bytes.
+    name = "x" * 246 + "_4MR1.dcm"
+    (tmp_path / "in").mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "in" / name)
+    result = FileDeidentifier(default_policy(SEED)).process_file(tmp_path / "in" / name, tmp_path / "out" / name, name)
+    assert result.outcome == "bad" and result.source == name and "4MR1" not in result.relpath
+    assert result.reason == f"{result.relpath}: its output name would be 263 bytes, longer than the file system allows"
+    assert list((tmp_path / "out").iterdir()) == []  # nor a partial file left behind
+
+
+def test_any_other_error_writing_a_file_still_stops_the_job(tmp_path, monkeypatch):
+    # Only a name too long is the file's own fault; a full disk must not turn every file into a bad one.
+    from dicom_deid.stages import anonymize
+
+    def disk_full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    source = Path(get_testdata_file("MR_small.dcm"))
+    monkeypatch.setattr(anonymize.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        FileDeidentifier(default_policy(SEED)).process_file(source, tmp_path / "IM1.dcm", "IM1.dcm")
 
 
 def test_file_without_file_meta_is_processed_and_written_with_it(tmp_path):
@@ -283,6 +322,32 @@ def test_a_folder_named_after_the_patient_in_latin1_bytes_is_renamed_and_checked
     monkeypatch.setattr(anonymize, "scrub_path", lambda relpath, pairs: relpath)
     result = worker.process_file(tmp_path / "in" / relpath, tmp_path / "out2" / relpath, relpath)
     assert result.outcome.name == "BAD" and "PatientName" in result.reason and "XXXXX" in result.relpath
+
+
+@pytest.mark.parametrize(
+    "raw_name", ["Müller_Jürgen.dcm".encode(), "Müller Jürgen.dcm".encode("cp1252")], ids=["utf_8", "cp1252"]
+)
+def test_a_zip_member_named_after_the_patient_without_the_utf8_flag_is_renamed(tmp_path, raw_name):
+    # Unpacked under zipfile's cp437 reading of its name ("M├╝ller_J├╝rgen.dcm"), the name scrub missed the
+    # patient's name and the output file was named after the patient.
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    dataset.SpecificCharacterSet, dataset.PatientName = "ISO_IR 192", "Müller^Jürgen"
+    encoded = io.BytesIO()
+    dataset.save_as(encoded, enforce_file_format=True)
+    (tmp_path / "session").mkdir()
+    zip_with_raw_names(tmp_path / "session" / "export.zip", [(raw_name, encoded.getvalue())])
+    limits = Limits.from_config(DEFAULT_CONFIG["archives"])
+    sources = list_sources(tmp_path / "session", tmp_path / "members", limits)
+
+    [result] = anonymize_session(sources, tmp_path / "out", default_policy(SEED), 1, "S_01")
+
+    pseudonym = pydicom.dcmread(tmp_path / "out" / result.relpath).PatientName
+    separator = " " if b" " in raw_name else "_"
+    assert result.relpath == f"export/{pseudonym.family_name}{separator}{pseudonym.given_name}.dcm"
+    assert result.source == f"export/{os.fsdecode(raw_name)}"
+    for value in ("Müller", "Jürgen"):
+        for encoding in ("utf_8", "cp1252"):
+            assert value.encode(encoding) not in os.fsencode(result.relpath)
 
 
 def test_a_name_the_workflow_could_not_replace_makes_the_file_bad_and_is_never_shown(tmp_path, monkeypatch):

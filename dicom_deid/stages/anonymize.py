@@ -8,6 +8,8 @@ anonymizes it (dicognito_adapter), writes it to scratch atomically, and hands th
 from __future__ import annotations
 
 import datetime
+import errno
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -122,6 +124,32 @@ def _renamed(target: Path, relpath: str, new_relpath: str) -> Path:
     return target.parents[len(Path(relpath).parts) - 1] / new_relpath
 
 
+def _partial_path(target: Path) -> Path:
+    """A hidden name beside `target` to write it under first. Per process, so a leftover worker of a killed job
+    never renames another's half-written file; after a digest of the target's name, not the name itself, which
+    may already be as long as the file system allows (255 bytes)."""
+    digest = hashlib.blake2b(os.fsencode(target.name), digest_size=8).hexdigest()
+    return target.with_name(f".{digest}.{os.getpid()}.partial")
+
+
+def _write_atomically(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_path(target)
+    partial.write_bytes(content)
+    try:
+        os.replace(partial, target)
+    except OSError:
+        partial.unlink(missing_ok=True)  # never left among the files to publish
+        raise
+
+
+def _name_too_long(out_relpath: str) -> str:
+    """Why a file the file system would not name is bad: a pseudonym longer than the value it replaced can take a
+    file or folder name past the limit."""
+    longest = max(len(os.fsencode(part)) for part in PurePosixPath(out_relpath).parts)
+    return f"its output name would be {longest} bytes, longer than the file system allows"
+
+
 class FileDeidentifier:
     """De-identifies one file after another with one seeded anonymizer (one per worker process)."""
 
@@ -199,11 +227,14 @@ class FileDeidentifier:
             reason = _unwritable_reason(dataset, error)
             return FileResult(relpath, Outcome.BAD, f"{relpath}: {reason}", name_pairs=name_pairs)
         content = encoded.getvalue()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Named per process, so a leftover worker of a killed job never renames another's half-written file.
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        partial.write_bytes(content)  # an OSError (a full disk) stops the job
-        os.replace(partial, target)
+        try:
+            _write_atomically(target, content)
+        except OSError as error:
+            if error.errno != errno.ENAMETOOLONG:
+                raise  # a full disk stops the job
+            reason = f"{out_relpath}: {_name_too_long(out_relpath)}"
+            source_relpath = relpath if out_relpath != relpath else ""
+            return FileResult(out_relpath, Outcome.BAD, reason, source_relpath=source_relpath, name_pairs=name_pairs)
         result.relpath, result.burned_in, result.name_pairs = out_relpath, burned_in, name_pairs
         result.source_relpath = relpath if out_relpath != relpath else ""
         result.failures = check_output(facts, content, out_relpath, self.policy)
