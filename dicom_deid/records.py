@@ -214,6 +214,15 @@ class RepeatedInstance:
     identical: bool  # the two published files hold the same bytes
 
 
+@dataclass
+class CaseClash:
+    """A published file whose path differs from another's of its session only in case: where names ignore case
+    (Windows, macOS), copying or unzipping the session there makes one overwrite the other."""
+
+    path: str
+    same_as: str  # the first of those paths, in path order
+
+
 class SessionState(str, Enum):
     PUBLISHED = "published"
     PUBLISHED_IN_PART = "published_in_part"  # on_bad_file: skip_file left files out
@@ -247,6 +256,7 @@ class SessionReport:
     # Each study (distinct StudyInstanceUID) of the files published, in path order of their first files. Empty in
     # reports written before it was added, whose sessions the check across sessions does not see.
     studies: list[StudyGroup] = field(default_factory=list)
+    case_clashes: list[CaseClash] = field(default_factory=list)
 
 
 @dataclass

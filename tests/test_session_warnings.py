@@ -102,6 +102,23 @@ def test_a_copied_export_is_published_whole_and_each_repeat_is_named(tmp_path, c
     assert "S_01: copy/IM1.dcm repeats the SOP instance of DICOM/IM1.dcm (same bytes)" in caplog.text
 
 
+def test_paths_that_differ_only_in_case_are_published_and_named(tmp_path, caplog):
+    # A folder Scan/ beside an archive scan.ZIP (unpacked to scan/): both published, but a recipient on Windows or
+    # macOS, where names ignore case, would keep one of the two IM1.dcm.
+    with caplog.at_level(logging.WARNING):
+        report, _ = _publish(tmp_path, {"Scan/IM1.dcm": CT, "scan/IM1.dcm": MR, "scan/IM2.dcm": NO_ID})
+    assert report.state == "published" and report.counts.instances_written == 3
+    assert [(c.path, c.same_as) for c in report.case_clashes] == [("scan/IM1.dcm", "Scan/IM1.dcm")]
+    assert "S_01: scan/IM1.dcm differs from Scan/IM1.dcm only in case" in caplog.text
+    entry = SessionEntry("S", "01", "S_01", report.state.value, report=report, label="S_01")
+    header, row = (line.split("\t") for line in summary_table([entry]).splitlines())
+    look = dict(zip(header, row, strict=True))["needs_a_look"]
+    assert look.endswith("; 1 path(s) differing from another only in case")  # after 2 patients and others
+    page = build_html([entry], DEFAULT_CONFIG)
+    assert "Paths that differ only in case" in page and "<code>scan/IM1.dcm</code>" in page
+    assert _publish(tmp_path / "apart", {"Scan/IM1.dcm": CT, "scan/IM2.dcm": MR})[0].case_clashes == []
+
+
 def test_an_instance_sent_again_with_other_bytes_is_told_apart(tmp_path):
     # The same image resent after a correction: same SOP Instance UID, another description.
     resent = tmp_path / "resent.dcm"

@@ -22,6 +22,7 @@ from dicom_deid.paths import printable
 from dicom_deid.records import (
     FAIL_SESSION,
     SKIP_FILE,
+    CaseClash,
     Check,
     Counts,
     Failure,
@@ -162,6 +163,15 @@ def study_groups(written: list[FileResult]) -> list[StudyGroup]:
     ]
 
 
+def case_clashes(written: list[FileResult]) -> list[CaseClash]:
+    """Every published file whose path another file's equals but for case (`Scan/IM1.dcm`, `scan/IM1.dcm`)."""
+    return [
+        CaseClash(later.relpath, first.relpath)
+        for first, *laters in _grouped(written, lambda r: r.relpath.casefold()).values()
+        for later in laters
+    ]
+
+
 def repeated_instances(written: list[FileResult], files_dir: Path) -> list[RepeatedInstance]:
     """Every published file whose SOP instance an earlier file (by path) holds too, and whether the two are the
     same bytes: conversion keeps one of them (dcm2niix: "DUPLICATES REMOVED"), and a recipient gets both."""
@@ -226,6 +236,7 @@ def session_report(
         versions={name: version(name) for name in ("dicognito", "pydicom")},
         patient_groups=patients,
         studies=study_groups(written),
+        case_clashes=case_clashes(written),
     )
 
 
@@ -267,6 +278,8 @@ def publish_session(
     for repeat in report.repeated_instances:
         how = "same bytes" if repeat.identical else "other bytes"
         log.warning("%s: %s repeats the SOP instance of %s (%s)", session, repeat.path, repeat.same_as, how)
+    for clash in report.case_clashes:
+        log.warning("%s: %s differs from %s only in case", session, clash.path, clash.same_as)
     if final.suffix == ".zip":
         try:
             write_zip(files_dir, [r.relpath for r in written], final)

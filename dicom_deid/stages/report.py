@@ -422,6 +422,8 @@ def needs_a_look(entry: SessionEntry, mismatches: list[Mismatch]) -> list[str]:
         phrases.append(f"{len(report.repeated_instances)} file(s) repeating an instance")
     if report.burned_in:
         phrases.append(f"{len(report.burned_in)} file(s) whose pixels may show text")
+    if report.case_clashes:
+        phrases.append(f"{len(report.case_clashes)} path(s) differing from another only in case")
     return phrases
 
 
@@ -533,6 +535,11 @@ def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], confi
         for e in published
         for r in e.report.repeated_instances
     ]
+    case_clashes = [
+        [_e(e.label), f"<code>{_e(c.path)}</code>", f"<code>{_e(c.same_as)}</code>"]
+        for e in published
+        for c in e.report.case_clashes
+    ]
     burned_in = [
         [_e(e.label), f"<code>{_e(item.path)}</code>", _e(item.reason)]
         for e in published
@@ -599,6 +606,13 @@ def _look_section(entries: list[SessionEntry], mismatches: list[Mismatch], confi
             "copy from the input and rerun, unless both are wanted.</p>",
             ["session", "file", "same instance as", "bytes"],
             repeats,
+        ),
+        _subsection(
+            "Paths that differ only in case",
+            "<p>Both files are published. Where file names ignore case (Windows, macOS), copying or unzipping the "
+            "session there would make one overwrite the other. Rename one in the input and rerun.</p>",
+            ["session", "file", "same path but for case as"],
+            case_clashes,
         ),
         _subsection(
             "Published files whose pixels may show text",
