@@ -209,5 +209,6 @@ def person_name_parts(name: str) -> list[str]:
 
 # How a file or folder name may hold a value: in UTF-8, or, where an older system, a drive mounted with another
 # character set or a tar made there gave the name its bytes, in Windows' Western code page or Latin-1 (a folder
-# `M\xfcller` for the patient Müller).
-NAME_ENCODINGS = ("utf_8", "cp1252", "latin_1")
+# `M\xfcller` for the patient Müller), or in the DOS code pages a zip without the UTF-8 flag is meant to use
+# (cp437, the zip format's own; cp850, Western Europe's), as Windows' own zip writes them (`M\x81ller`).
+NAME_ENCODINGS = ("utf_8", "cp1252", "latin_1", "cp437", "cp850")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -325,13 +326,20 @@ def test_a_folder_named_after_the_patient_in_latin1_bytes_is_renamed_and_checked
 
 
 @pytest.mark.parametrize(
-    "raw_name", ["Müller_Jürgen.dcm".encode(), "Müller Jürgen.dcm".encode("cp1252")], ids=["utf_8", "cp1252"]
+    ("patient", "raw_name"),
+    [
+        ("Müller^Jürgen", "Müller_Jürgen.dcm".encode()),  # Info-ZIP under LC_ALL=C, macOS
+        ("Müller^Jürgen", "Müller Jürgen.dcm".encode("cp1252")),  # a Windows exporter
+        ("Müller^Jürgen", "Müller_Jürgen.dcm".encode("cp437")),  # the zip format's own code page: ü is 0x81
+        ("Møller^Jørgen", "Møller_Jørgen.dcm".encode("cp850")),  # Windows' zip in Western Europe: ø is 0x9B
+    ],
+    ids=["utf_8", "cp1252", "cp437", "cp850"],
 )
-def test_a_zip_member_named_after_the_patient_without_the_utf8_flag_is_renamed(tmp_path, raw_name):
+def test_a_zip_member_named_after_the_patient_without_the_utf8_flag_is_renamed(tmp_path, patient, raw_name):
     # Unpacked under zipfile's cp437 reading of its name ("M├╝ller_J├╝rgen.dcm"), the name scrub missed the
-    # patient's name and the output file was named after the patient.
+    # patient's name and the output file was named after the patient; in the DOS code pages it still did.
     dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    dataset.SpecificCharacterSet, dataset.PatientName = "ISO_IR 192", "Müller^Jürgen"
+    dataset.SpecificCharacterSet, dataset.PatientName = "ISO_IR 192", patient
     encoded = io.BytesIO()
     dataset.save_as(encoded, enforce_file_format=True)
     (tmp_path / "session").mkdir()
@@ -345,9 +353,10 @@ def test_a_zip_member_named_after_the_patient_without_the_utf8_flag_is_renamed(t
     separator = " " if b" " in raw_name else "_"
     assert result.relpath == f"export/{pseudonym.family_name}{separator}{pseudonym.given_name}.dcm"
     assert result.source == f"export/{os.fsdecode(raw_name)}"
-    for value in ("Müller", "Jürgen"):
-        for encoding in ("utf_8", "cp1252"):
-            assert value.encode(encoding) not in os.fsencode(result.relpath)
+    for value in patient.split("^"):
+        for encoding in tags.NAME_ENCODINGS:
+            with contextlib.suppress(UnicodeEncodeError):  # ø has no cp437 byte
+                assert value.encode(encoding) not in os.fsencode(result.relpath)
 
 
 def test_a_name_the_workflow_could_not_replace_makes_the_file_bad_and_is_never_shown(tmp_path, monkeypatch):
