@@ -204,7 +204,10 @@ class NameScrubber:
     are built once, not for every name; `text` scrubs a message that quotes names (an archive member's path)."""
 
     def __init__(self, pairs: dict[str, tuple[str, str]]) -> None:
-        self.pairs = pairs
+        self.pairs = dict(pairs)
+        for value, pair in pairs.items():  # MUELLER_HANS for Müller^Hans: each spelt otherwise, as in names
+            for spelling in tags.name_spellings(value):
+                self.pairs.setdefault(spelling, pair)
         self._needles: dict[bool, _NeedleIndex] = {}
 
     def _for(self, text: str) -> _NeedleIndex:

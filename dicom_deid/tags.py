@@ -3,6 +3,7 @@
 Source and specification: docs/tags.md (the data2bids "Imaging Directory Setup" rule, DICOM PS3.6 tags).
 """
 
+import functools
 import re
 import unicodedata
 
@@ -212,3 +213,26 @@ def person_name_parts(name: str) -> list[str]:
 # `M\xfcller` for the patient Müller), or in the DOS code pages a zip without the UTF-8 flag is meant to use
 # (cp437, the zip format's own; cp850, Western Europe's), as Windows' own zip writes them (`M\x81ller`).
 NAME_ENCODINGS = ("utf_8", "cp1252", "latin_1", "cp437", "cp850")
+
+# Letters that a name typed without them is spelt with (German first: Müller is filed as MUELLER), and the letters
+# Unicode does not decompose into a base letter and a mark.
+_ASCII_SPELLING = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+_BASE_LETTER = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L",
+                              "đ": "d", "Đ": "D", "ß": "ss", "þ": "th", "Þ": "Th"})  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)  # a session's files repeat their patient's, institution's, station's values
+def name_spellings(value: str) -> tuple[str, ...]:
+    """How else a value may be spelt in a file or folder name: a folder typed by hand or by an exporter reads
+    MUELLER_HANS or mueller hans for the PatientName Müller^Hans. Its upper, lower and title case and, for letters
+    outside ASCII, the German and the plain ASCII transliteration (Mueller, Muller) in each; the value itself and
+    spellings too short to search (MIN_SCAN_LENGTH) are left out."""
+    if value.upper() == value.lower():  # no letters: a UID, a date, a number
+        return ()
+    forms = {value}
+    if not value.isascii():
+        plain = "".join(c for c in unicodedata.normalize("NFKD", value.translate(_BASE_LETTER)) if c.isascii())
+        german = value.translate(_ASCII_SPELLING)
+        forms |= {german.upper() if value.isupper() else german, plain}  # MÜLLER: MUELLER, not MUeLLER
+    spellings = {case(form) for form in forms for case in (str, str.upper, str.lower, str.title)}
+    return tuple(sorted(s for s in spellings - {value} if scan_length(s) >= MIN_SCAN_LENGTH))

@@ -325,6 +325,32 @@ def test_a_folder_named_after_the_patient_in_latin1_bytes_is_renamed_and_checked
     assert result.outcome.name == "BAD" and "PatientName" in result.reason and "XXXXX" in result.relpath
 
 
+@pytest.mark.parametrize("folder", ["MUELLER_HANS", "Mueller Hans", "muller_hans", "MÜLLER HANS"])
+def test_a_folder_named_after_the_patient_in_another_spelling_is_renamed_and_checked(tmp_path, monkeypatch, folder):
+    # Folders typed by hand or by an exporter spell the PatientName Müller^Hans otherwise: in capitals, without
+    # the umlaut (ue, or u). Each such spelling held the patient's name into the output path, verification pass.
+    from dicom_deid.stages import anonymize
+
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    dataset.SpecificCharacterSet, dataset.PatientName = "ISO_IR 192", "Müller^Hans"
+    relpath = f"{folder}/IM1.dcm"
+    (tmp_path / "in" / folder).mkdir(parents=True)
+    dataset.save_as(tmp_path / "in" / relpath, enforce_file_format=True)
+    (tmp_path / "in" / folder / f"{folder} notes.txt").write_text("notes")
+    worker = FileDeidentifier(default_policy(SEED))
+    result = worker.process_file(tmp_path / "in" / relpath, tmp_path / "out" / relpath, relpath)
+    assert result.outcome.name == "WRITTEN" and not any(result.failures.values())
+    for name in ("MUELLER", "Mueller", "muller", "MÜLLER", "HANS", "Hans", "hans"):
+        assert name not in result.relpath
+    notes = FileResult(f"{folder}/{folder} notes.txt", Outcome.SKIPPED, "not DICOM")
+    anonymize.name_unwritten_files([result, notes], Sources([]))
+    assert notes.relpath.split("/")[0] == result.relpath.split("/")[0] and folder not in notes.relpath
+    # The verifier finds it on its own, had the renaming missed it.
+    monkeypatch.setattr(anonymize, "scrub_path", lambda relpath, pairs: relpath)
+    result = worker.process_file(tmp_path / "in" / relpath, tmp_path / "out2" / relpath, relpath)
+    assert result.outcome.name == "BAD" and "PatientName" in result.reason and folder not in result.relpath
+
+
 @pytest.mark.parametrize(
     ("patient", "raw_name"),
     [

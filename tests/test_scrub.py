@@ -331,3 +331,16 @@ def test_a_session_of_many_values_names_files_as_a_plain_pass_would():
     for name in ("MR.1.2.840.113619.2.55.3.17.dcm", "MÜLLER_4711/notes.txt", "scan 4711.pdf", "IM1.dcm"):
         assert many.path(name) == few.path(name)
     assert many.path("MÜLLER_4711/MR.1.2.840.113619.2.55.3.17.xml") == "HAYS_9QJ7/MR.2.25.134623.xml"
+
+
+def test_name_spellings_are_the_ways_a_folder_typed_by_hand_spells_a_value():
+    assert set(tags.name_spellings("Müller")) == {
+        *("MUELLER", "Mueller", "mueller"),  # German: ü as ue
+        *("MULLER", "Muller", "muller"),  # the umlaut dropped
+        *("MÜLLER", "müller"),
+    }
+    capitals = tags.name_spellings("MÜLLER^HANS")
+    assert "MUELLER^HANS" in capitals and "MUeLLER^HANS" not in capitals
+    assert "SOREN" in tags.name_spellings("Søren")  # ø has no decomposition: a letter of its own
+    assert tags.name_spellings("1.2.840.10008.1") == tags.name_spellings("20200115") == ()  # nothing to spell
+    assert tags.name_spellings("Jo") == ()  # too short to search

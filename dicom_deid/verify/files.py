@@ -287,12 +287,15 @@ def path_leftovers(facts: Facts, relpath: str, written: set[str]) -> list[tuple[
     came from, start, end) in the path's UTF-8 bytes. The byte scan's rule, except that a UID in a name may stand
     between dots that are not its own (storescp's MR.<SOP Instance UID>.dcm). An original inside one of the
     pseudonyms `written` for this file is the pseudonym's. A name that is not UTF-8 is searched in
-    tags.NAME_ENCODINGS as well."""
+    tags.NAME_ENCODINGS as well; each value also as tags.name_spellings spells it (MUELLER for Müller)."""
     path = relpath.encode("utf_8", "surrogateescape")
     covers = {value.encode("utf_8") for value in written if value}
     found = []
     encodings = tags.NAME_ENCODINGS if not path.isascii() else ("utf_8",)
-    for value, source in facts.identifying.items():
+    spelt = (
+        (form, source) for value, source in facts.identifying.items() for form in (value, *tags.name_spellings(value))
+    )
+    for value, source in spelt:
         searched = set()  # two encodings that give the same bytes: searched once
         for encoding in encodings:
             try:
