@@ -221,14 +221,18 @@ _BASE_LETTER = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ"
                               "đ": "d", "Đ": "D", "ß": "ss", "þ": "th", "Þ": "Th"})  # fmt: skip
 
 
-@functools.lru_cache(maxsize=4096)  # a session's files repeat their patient's, institution's, station's values
 def name_spellings(value: str) -> tuple[str, ...]:
     """How else a value may be spelt in a file or folder name: a folder typed by hand or by an exporter reads
     MUELLER_HANS or mueller hans for the PatientName Müller^Hans. Its upper, lower and title case and, for letters
     outside ASCII, the German and the plain ASCII transliteration (Mueller, Muller) in each; the value itself and
     spellings too short to search (MIN_SCAN_LENGTH) are left out."""
-    if value.upper() == value.lower():  # no letters: a UID, a date, a number
+    if value.upper() == value.lower():  # no letters: a UID, a date, a number; never cached, each file has its own
         return ()
+    return _spellings_of_letters(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a session's files repeat their patient's, institution's, station's values
+def _spellings_of_letters(value: str) -> tuple[str, ...]:
     forms = {value}
     if not value.isascii():
         plain = "".join(c for c in unicodedata.normalize("NFKD", value.translate(_BASE_LETTER)) if c.isascii())
