@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
 from dicom_deid import tags
 from dicom_deid.paths import Paths, session_of_record
+from dicom_deid.records import RecordError, SessionReport, read_record
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -135,9 +135,9 @@ def key_mismatch(config: dict, reports: list[Path], check: str) -> list[str]:
     if not reports:
         return []
     try:
-        recorded = json.loads(reports[0].read_text()).get("settings", {}).get("key_check", check)
-    except (OSError, ValueError, AttributeError):
-        return []  # a damaged report is the report stage's to name
+        recorded = read_record(reports[0], SessionReport).settings.get("key_check", check)
+    except (OSError, ValueError, TypeError, RecordError):
+        return []  # a damaged report, or one of another format version, is the report stage's to name
     if recorded == check:
         return []
     return [

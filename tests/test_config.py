@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +14,9 @@ from pydicom.data import get_testdata_file
 
 from dicom_deid.config_checks import key_mismatch, numbers_from_text, path_problems
 from dicom_deid.keyfile import ensure_key, key_check, read_seed
-from helpers import REPO, run_snakemake
+from dicom_deid.paths import Paths
+from dicom_deid.records import SessionReport, read_record, write_record
+from helpers import REPO, run_snakemake, sample_sessions
 
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -132,15 +134,17 @@ def test_a_key_of_raw_random_bytes_is_refused_with_how_to_make_one(tmp_path):
 
 
 def test_a_key_check_in_the_published_reports_tells_another_key(tmp_path):
-    report = tmp_path / "reports" / "S" / "S_01.json"
-    report.parent.mkdir(parents=True)
+    report = Path(Paths.from_config(sample_sessions(tmp_path)[0]).session_report("SUBJ_0001", "01"))
+    published = read_record(report, SessionReport)
     config = {"key_file": "keys/b.key", "output_dir": "out"}
     check_a, check_b = key_check("a" * 64), key_check("b" * 64)
     assert check_a != check_b and "a" * 16 not in check_a
-    report.write_text(json.dumps({"settings": {"key_check": check_a}}))
+    published.settings["key_check"] = check_a
+    write_record(report, published)
     assert key_mismatch(config, [report], check_a) == []
     assert key_mismatch(config, [report], check_b)[0].startswith("key_file keys/b.key is not the key the 1 session")
-    report.write_text(json.dumps({"settings": {}}))  # a report written before the check: nothing to compare
+    del published.settings["key_check"]  # a report written before the check: nothing to compare
+    write_record(report, published)
     assert key_mismatch(config, [report], check_b) == []
     assert key_mismatch(config, [], check_b) == []
 
