@@ -156,8 +156,8 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
             if printable(entry.name) != entry.name:
                 found.errors.append(f"{printable(str(entry))}: session {NOT_UTF8}")
                 continue
-            prefix = f"{subject}_"
-            if not entry.name.startswith(prefix) or len(entry.name) == len(prefix):
+            ses = _ses_of(subject, entry.name)
+            if not ses:
                 found.errors.append(
                     f"{entry}: session folder name must be '{subject}_<SES>' (start with its subject's name)"
                 )
@@ -170,19 +170,22 @@ def discover(input_dir: str | Path, subjects: list[str] | None = None) -> Discov
             if count == 0:
                 found.warnings.append(f"{entry}: empty session folder, skipped")
                 continue
-            ses = entry.name[len(prefix) :]
             found.sessions.append(Session(subject, ses, entry, fingerprint, count, size, archives, largest))
     return found
 
 
+def _ses_of(subject: str, folder: str) -> str:
+    """The <SES> of a session folder named <SUBJECT>_<SES>; "" for a folder named otherwise."""
+    return folder.removeprefix(f"{subject}_") if folder.startswith(f"{subject}_") else ""
+
+
 def _named(subject_dir: Path) -> list[tuple[str, str]]:
     """(subject, ses) of each session folder of a subject by its name, without reading its files."""
-    prefix = f"{subject_dir.name}_"
     try:
         names = [entry.name for entry in (subject_dir / IMAGING).iterdir() if entry.is_dir()]
     except OSError:  # no imaging/ folder, or not readable: discover says so when that subject is run
         return []
-    return [(subject_dir.name, name[len(prefix) :]) for name in names if name.startswith(prefix) and name != prefix]
+    return [(subject_dir.name, ses) for name in names if (ses := _ses_of(subject_dir.name, name))]
 
 
 def published_reports(paths: Paths) -> list[Path]:
